@@ -126,6 +126,7 @@ func (s *Server) NewHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 
 	var h http.Handler = mux
+	h = s.Auth.Middleware(h) // bearer token → auth.Principal in the context, when valid
 	h = s.recoverPanics(h)
 	h = s.logRequests(h)
 	h = withRequestID(h)
