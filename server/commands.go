@@ -107,7 +107,3 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return errors.New("import: not implemented yet")
 }
-
-func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("token: not implemented yet")
-}
