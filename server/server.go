@@ -122,6 +122,7 @@ func (s *Server) NewHandler() http.Handler {
 	mux.Handle("POST /graphql", gql)
 	mux.Handle("GET /graphql", gql)
 	s.authRoutes(mux)
+	s.fhirRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 
@@ -151,5 +152,8 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"status":"ready","database":"up"}`)
 }
 
-// startBackground starts the workers that run beside the HTTP server.
-func (s *Server) startBackground(ctx context.Context, g *errgroup.Group) {}
+// startBackground starts the workers that run beside the HTTP server, on
+// the process context.
+func (s *Server) startBackground(ctx context.Context, g *errgroup.Group) {
+	s.startExportWorkers(ctx, g)
+}
