@@ -103,7 +103,3 @@ func runMigrate(ctx context.Context, getenv func(string) string, stderr io.Write
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return errors.New("seed: not implemented yet")
 }
-
-func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("import: not implemented yet")
-}
