@@ -25,15 +25,16 @@ import (
 // Server holds the gateway's dependencies. Its handlers are methods so that
 // wiring stays in one place (NewHandler).
 type Server struct {
-	Config Config
-	Logger *slog.Logger
-	DB     *store.DB
-	Auth   *Authenticator
+	Config  Config
+	Logger  *slog.Logger
+	DB      *store.DB
+	Auth    *Authenticator
+	Metrics *Metrics
 }
 
 // New wires a Server over an open database.
 func New(ctx context.Context, cfg Config, logger *slog.Logger, db *store.DB) (*Server, error) {
-	s := &Server{Config: cfg, Logger: logger, DB: db}
+	s := &Server{Config: cfg, Logger: logger, DB: db, Metrics: newMetrics(db)}
 	authn, err := newAuthenticator(ctx, s)
 	if err != nil {
 		return nil, err
@@ -125,10 +126,14 @@ func (s *Server) NewHandler() http.Handler {
 	s.fhirRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", s.Metrics.handler())
 
 	var h http.Handler = mux
-	h = s.Auth.Middleware(h) // bearer token → auth.Principal in the context, when valid
+	h = s.Metrics.instrument(h) // innermost: sees the route pattern the mux sets
+	h = s.Auth.Middleware(h)    // bearer token → auth.Principal in the context, when valid
 	h = s.recoverPanics(h)
+	h = cors(s.Config.CORSAllowedOrigins, h)
+	h = securityHeaders(h)
 	h = s.logRequests(h)
 	h = withRequestID(h)
 	return h

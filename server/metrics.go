@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"example.com/gateway/store"
+)
+
+// Metrics are the gateway's own Prometheus series, all named gateway_…,
+// on a registry of the Server's own (no global state).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	HTTPRequests      *prometheus.CounterVec   // route, method, code
+	HTTPDuration      *prometheus.HistogramVec // route
+	GraphQLOperations *prometheus.CounterVec   // operation type, outcome
+	GraphQLDuration   *prometheus.HistogramVec // operation type
+	TokensIssued      *prometheus.CounterVec   // auth method
+	TokensRefused     *prometheus.CounterVec   // OAuth error code
+	RateLimited       *prometheus.CounterVec   // what was limited
+	ResourcesExported *prometheus.CounterVec   // resource type
+}
+
+func newMetrics(db *store.DB) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gateway_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		GraphQLOperations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_graphql_operations_total", Help: "GraphQL operations by type and outcome.",
+		}, []string{"operation", "outcome"}),
+		GraphQLDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gateway_graphql_operation_duration_seconds", Help: "GraphQL operation latency by operation type.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"operation"}),
+		TokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_tokens_issued_total", Help: "Access tokens issued by client authentication method.",
+		}, []string{"method"}),
+		TokensRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_tokens_refused_total", Help: "Token requests refused by OAuth error code.",
+		}, []string{"error"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_rate_limited_total", Help: "Requests refused by a rate limit, by limit.",
+		}, []string{"limit"}),
+		ResourcesExported: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_export_resources_total", Help: "FHIR resources written to export files by type.",
+		}, []string{"type"}),
+	}
+	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLOperations, m.GraphQLDuration,
+		m.TokensIssued, m.TokensRefused, m.RateLimited, m.ResourcesExported,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		dbCollector{db: db})
+	return m
+}
+
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// instrument counts and times each request by its route pattern (never the
+// raw path, which carries ids).
+func (m *Metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		code := sw.status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+		m.HTTPDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// dbCollector reports the connection pool and the export queue at scrape time.
+type dbCollector struct{ db *store.DB }
+
+var (
+	poolOpenDesc  = prometheus.NewDesc("gateway_db_connections_open", "Open database connections.", nil, nil)
+	poolInUseDesc = prometheus.NewDesc("gateway_db_connections_in_use", "Database connections in use.", nil, nil)
+	poolWaitDesc  = prometheus.NewDesc("gateway_db_wait_seconds_total", "Time spent waiting for a database connection.", nil, nil)
+	poolWaitsDesc = prometheus.NewDesc("gateway_db_waits_total", "Waits for a database connection.", nil, nil)
+	jobsDesc      = prometheus.NewDesc("gateway_export_jobs", "Export jobs by status.", []string{"status"}, nil)
+	oldestDesc    = prometheus.NewDesc("gateway_export_oldest_queued_seconds", "Age of the oldest queued export job (the one-business-day clock).", nil, nil)
+)
+
+func (c dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolOpenDesc, poolInUseDesc, poolWaitDesc, poolWaitsDesc, jobsDesc, oldestDesc} {
+		ch <- d
+	}
+}
+
+func (c dbCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.db.Stats()
+	ch <- prometheus.MustNewConstMetric(poolOpenDesc, prometheus.GaugeValue, float64(st.OpenConnections))
+	ch <- prometheus.MustNewConstMetric(poolInUseDesc, prometheus.GaugeValue, float64(st.InUse))
+	ch <- prometheus.MustNewConstMetric(poolWaitDesc, prometheus.CounterValue, st.WaitDuration.Seconds())
+	ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(st.WaitCount))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	q, err := c.db.ExportQueueStats(ctx)
+	if err != nil {
+		return // the database is down: /readyz says so; the pool series still report
+	}
+	for _, status := range []string{"QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"} {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(q.ByStatus[status]), status)
+	}
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, q.OldestQueuedAge.Seconds())
+}
