@@ -53,6 +53,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return runImport(ctx, args, getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, args, getenv, stdout, stderr)
+	case "rotate-signing-key":
+		return runRotateSigningKey(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, helpText)
 		return nil
@@ -69,6 +71,7 @@ commands:
   import --kind fhir|attribution|optout FILE…   load the payer's data
   token --client-id ID (--client-secret S | --private-key FILE) [--scope …]
                                           get an access token from the running gateway
+  rotate-signing-key [--publish-ahead D]  publish a new token-signing key, retire old ones
 
 Configuration comes from the environment; see README.md.
 `

@@ -146,6 +146,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, errors.New("OIDC_AUDIENCE is required with OIDC_ISSUER_URL"))
 		}
 	}
+	if c.OIDCIssuerURL != "" && strings.TrimRight(c.OIDCIssuerURL, "/") == c.PublicURL {
+		errs = append(errs, errors.New("OIDC_ISSUER_URL must not be PUBLIC_URL: that is the gateway's own issuer of client tokens"))
+	}
 	claim := str("OPERATOR_CLAIM", "groups=payer-operators")
 	name, value, ok := strings.Cut(claim, "=")
 	if !ok || name == "" || value == "" {
