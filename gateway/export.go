@@ -86,7 +86,7 @@ type ExportParams struct {
 	Since          *time.Time `json:"since,omitempty"`
 	Until          *time.Time `json:"until,omitempty"`
 	TypeFilters    []string   `json:"typeFilters,omitempty"` // decoded FHIR queries, e.g. "ExplanationOfBenefit?type=pharmacy"
-	PatientIDs     []string   `json:"patientIds,omitempty"`  // nil: the whole group
+	PatientIDs     []string   `json:"patientIds"`            // nil: the whole group; empty: nobody
 	Lenient        bool       `json:"lenient,omitempty"`
 	OutputFormat   string     `json:"outputFormat,omitempty"`
 	// Notes become OperationOutcome lines of the job's error file: parameters

@@ -5,10 +5,37 @@ import (
 	"net/http"
 
 	"golang.org/x/sync/errgroup"
+
+	"example.com/gateway/export"
 )
 
-// fhirRoutes registers the FHIR endpoints under /fhir/.
-func (s *Server) fhirRoutes(mux *http.ServeMux) {}
+// exportService is the bulk export API over this server's configuration.
+// It holds no state of its own (jobs and files live in PostgreSQL and
+// EXPORT_DIR), so every caller may build one: the FHIR routes, the
+// workers, and GraphQL's startBulkExport / bulkExportJob(s) /
+// cancelBulkExport resolvers.
+func (s *Server) exportService() *export.Service {
+	return &export.Service{
+		DB:        s.DB,
+		PublicURL: s.Config.PublicURL,
+		Dir:       s.Config.ExportDir,
+		Retention: s.Config.ExportRetention,
+	}
+}
 
-// startExportWorkers starts the bulk export workers.
-func (s *Server) startExportWorkers(ctx context.Context, g *errgroup.Group) {}
+// fhirRoutes registers the FHIR endpoints under /fhir/: discovery, the
+// attribution groups and FHIR Bulk Data (kick-off, status, cancel, files).
+func (s *Server) fhirRoutes(mux *http.ServeMux) {
+	h := &export.Handler{Service: s.exportService(), Logger: s.Logger, RequestID: RequestID}
+	if s.Auth != nil && s.Auth.Issuer != nil {
+		h.SMARTConfiguration = s.Auth.Issuer.SMARTConfiguration
+	}
+	h.Register(mux)
+}
+
+// startExportWorkers starts EXPORT_WORKERS bulk export workers and the
+// cleanup of expired export files, on the process context.
+func (s *Server) startExportWorkers(ctx context.Context, g *errgroup.Group) {
+	r := &export.Runner{Service: s.exportService(), Logger: s.Logger, Workers: s.Config.ExportWorkers}
+	g.Go(func() error { return r.Run(ctx) })
+}
