@@ -102,7 +102,3 @@ func runMigrate(ctx context.Context, getenv func(string) string, stderr io.Write
 	logger.Info("migrations applied")
 	return nil
 }
-
-func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("seed: not implemented yet")
-}

@@ -1,0 +1,3 @@
+DROP INDEX claims_coverage, claims_billing_organization, claims_rendering_practitioner,
+  encounters_practitioner, encounters_organization, prior_authorizations_practitioner,
+  prior_authorizations_organization, attributions_practitioner;
