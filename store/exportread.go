@@ -108,11 +108,11 @@ params AS (SELECT $7::boolean AS exclude_sensitive, $8::date AS min_service_date
 
 	// Row rules per table: sensitive rows withheld (42 CFR 422.121(a)(2)(iii))
 	// and dates of service from 2016-01-01 (42 CFR 422.121(a)(2)).
-	claimRows = sensitiveVisible + ` AND ($8::date IS NULL OR coalesce(r.service_end, r.service_start) >= $8::date)
+	claimRows = sensitiveVisible + ` AND ` + claimDOSVisible + `
   AND ` + exportWindow + ` AND ` + claimSince
 	// Drug prior authorizations are not Provider Access data ($14).
 	paRows = sensitiveVisible + ` AND ($14::boolean = false OR r.drug = false)
-  AND ($8::date IS NULL OR coalesce(r.authorized_end, r.authorized_start, r.requested_on) >= $8::date)
+  AND ` + priorAuthDOSVisible + `
   AND ` + exportWindow + ` AND ` + paSince
 	encounterRows = sensitiveVisible + ` AND ($8::date IS NULL OR r.period_start >= $8::date)
   AND ` + exportWindow + ` AND ` + exportSince
@@ -707,7 +707,7 @@ const practitionerRefs = `
 
 // paRowsRef is paRows with the drug flag at $19.
 const paRowsRef = sensitiveVisible + ` AND ($19::boolean = false OR r.drug = false)
-  AND ($8::date IS NULL OR coalesce(r.authorized_end, r.authorized_start, r.requested_on) >= $8::date)
+  AND ` + priorAuthDOSVisible + `
   AND ` + exportWindow + ` AND ` + paSince
 
 const exportPractitionersSQL = `

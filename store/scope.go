@@ -35,6 +35,16 @@ const memberVisible = `(
 // anything before the floor (42 CFR 422.121(a)(2): from 2016-01-01).
 const sensitiveVisible = `($7::boolean = false OR r.sensitive = false)`
 
+// The date of service of a claim and of a prior authorization for the 2016
+// floor (42 CFR 422.121(a)(2)): a claim counts when any day of its service
+// period is on or after the floor, a prior authorization when its authorized
+// period (or, undecided, its request) reaches it. GraphQL and export share
+// these, so both paths withhold exactly the same rows.
+const (
+	claimDOSVisible     = `($8::date IS NULL OR coalesce(r.service_end, r.service_start) >= $8::date)`
+	priorAuthDOSVisible = `($8::date IS NULL OR coalesce(r.authorized_end, r.authorized_start, r.requested_on) >= $8::date)`
+)
+
 // dosVisible returns the date-of-service predicate for column col.
 func dosVisible(col string) string {
 	return `($8::date IS NULL OR ` + col + ` >= $8::date)`

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -29,6 +30,8 @@ type DB struct {
 	Now func() time.Time
 	// UpcomingDays is ATTRIBUTION_UPCOMING_DAYS (DESIGN.md §1 rule 3).
 	UpcomingDays int
+
+	stmts sync.Map // query → *sqlx.Stmt: prepared member reads (see preparedRead)
 }
 
 // Options tune the connection pool.
