@@ -18,7 +18,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -86,11 +85,6 @@ func (s *Server) newGraphQLHandler(limits graphQLLimits) http.Handler {
 	// generated code resolves them directly (internal/gqlrewrite).
 	srv.AroundRootFields(requireAuthentication)
 	return srv
-}
-
-// playgroundHandler serves GraphiQL against /graphql.
-func (s *Server) playgroundHandler() http.Handler {
-	return playground.Handler("Provider Access Gateway", "/graphql")
 }
 
 // requireAuthentication answers UNAUTHENTICATED for every root field read
