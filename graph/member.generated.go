@@ -1785,6 +1785,25 @@ func (ec *executionContext) marshalNMemberEdge2ᚖexampleᚗcomᚋgatewayᚋgrap
 	return ec._MemberEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOGender2ᚖexampleᚗcomᚋgatewayᚋgatewayᚐGender(ctx context.Context, v any) (*gateway.Gender, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := gateway.Gender(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGender2ᚖexampleᚗcomᚋgatewayᚋgatewayᚐGender(ctx context.Context, sel ast.SelectionSet, v *gateway.Gender) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
+}
+
 func (ec *executionContext) marshalOMember2ᚖexampleᚗcomᚋgatewayᚋgatewayᚐMember(ctx context.Context, sel ast.SelectionSet, v *gateway.Member) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"example.com/gateway/gateway"
 	"example.com/gateway/graph/model"
 	"github.com/99designs/gqlgen/graphql"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -22,12 +23,18 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AccessRequest() AccessRequestResolver
 	Attribution() AttributionResolver
 	Claim() ClaimResolver
+	Client() ClientResolver
 	ClinicalResource() ClinicalResourceResolver
 	Member() MemberResolver
+	Mutation() MutationResolver
+	Organization() OrganizationResolver
 	PriorAuthorization() PriorAuthorizationResolver
 	Query() QueryResolver
+	Roster() RosterResolver
+	Viewer() ViewerResolver
 }
 
 type DirectiveRoot struct {
@@ -35,6 +42,65 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AccessRequest struct {
+		CreatedAt     func(childComplexity int) int
+		DecidedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		LastUpdated   func(childComplexity int) int
+		MissingFields func(childComplexity int) int
+		Organization  func(childComplexity int) int
+		Stages        func(childComplexity int) int
+		Status        func(childComplexity int) int
+		SubmittedAt   func(childComplexity int) int
+		Transitions   func(childComplexity int) int
+	}
+
+	AccessRequestConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AccessRequestEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AccessRequestStages struct {
+		Attestation  func(childComplexity int) int
+		Contacts     func(childComplexity int) int
+		Organization func(childComplexity int) int
+		Usage        func(childComplexity int) int
+	}
+
+	AccessRequestTransition struct {
+		ActorEmail func(childComplexity int) int
+		At         func(childComplexity int) int
+		FromStatus func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		ToStatus   func(childComplexity int) int
+	}
+
+	Address struct {
+		City       func(childComplexity int) int
+		Line1      func(childComplexity int) int
+		Line2      func(childComplexity int) int
+		PostalCode func(childComplexity int) int
+		State      func(childComplexity int) int
+	}
+
+	AttestationStage struct {
+		HIPAACompliance func(childComplexity int) int
+		SignerName      func(childComplexity int) int
+		SignerTitle     func(childComplexity int) int
+		TermsAccepted   func(childComplexity int) int
+	}
+
+	AttributeMemberPayload struct {
+		Attribution      func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+	}
+
 	Attribution struct {
 		ID             func(childComplexity int) int
 		LastUpdated    func(childComplexity int) int
@@ -44,6 +110,19 @@ type ComplexityRoot struct {
 		PractitionerID func(childComplexity int) int
 		Source         func(childComplexity int) int
 		Status         func(childComplexity int) int
+	}
+
+	AttributionGroup struct {
+		Environment    func(childComplexity int) int
+		ID             func(childComplexity int) int
+		LastUpdated    func(childComplexity int) int
+		MemberCount    func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+	}
+
+	BindPatientAccessClientPayload struct {
+		Client           func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
 	}
 
 	Claim struct {
@@ -130,6 +209,34 @@ type ComplexityRoot struct {
 		System   func(childComplexity int) int
 	}
 
+	Client struct {
+		AccessType          func(childComplexity int) int
+		BoundMemberID       func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Description         func(childComplexity int) int
+		Environment         func(childComplexity int) int
+		HasSecret           func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		JWKS                func(childComplexity int) int
+		JWKSURL             func(childComplexity int) int
+		LastUsedAt          func(childComplexity int) int
+		Name                func(childComplexity int) int
+		Organization        func(childComplexity int) int
+		RevokedAt           func(childComplexity int) int
+		Status              func(childComplexity int) int
+		TokensIssuedLast24h func(childComplexity int) int
+	}
+
+	ClientConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ClientEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	ClinicalResource struct {
 		Code          func(childComplexity int) int
 		DateOfService func(childComplexity int) int
@@ -156,6 +263,23 @@ type ComplexityRoot struct {
 		System  func(childComplexity int) int
 	}
 
+	ConfirmRosterMatchPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Row              func(childComplexity int) int
+	}
+
+	Contact struct {
+		Email func(childComplexity int) int
+		Name  func(childComplexity int) int
+		Phone func(childComplexity int) int
+	}
+
+	ContactsStage struct {
+		Legal     func(childComplexity int) int
+		Security  func(childComplexity int) int
+		Technical func(childComplexity int) int
+	}
+
 	Coverage struct {
 		GroupNumber  func(childComplexity int) int
 		ID           func(childComplexity int) int
@@ -169,6 +293,22 @@ type ComplexityRoot struct {
 		Status       func(childComplexity int) int
 		TypeCode     func(childComplexity int) int
 		TypeDisplay  func(childComplexity int) int
+	}
+
+	CreateClientPayload struct {
+		Client           func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+		ClientSecret     func(childComplexity int) int
+	}
+
+	EducationalMaterial struct {
+		Audience  func(childComplexity int) int
+		Body      func(childComplexity int) int
+		Citation  func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Language  func(childComplexity int) int
+		Title     func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
 	}
 
 	Encounter struct {
@@ -195,6 +335,29 @@ type ComplexityRoot struct {
 	EncounterEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	EndAttributionPayload struct {
+		Attribution      func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+	}
+
+	FieldProblem struct {
+		Field   func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
+	Invitation struct {
+		AcceptedAt func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		Email      func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Role       func(childComplexity int) int
+	}
+
+	InviteUserPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Invitation       func(childComplexity int) int
 	}
 
 	Member struct {
@@ -230,6 +393,89 @@ type ComplexityRoot struct {
 	}
 
 	MemberEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	Mutation struct {
+		AttributeMember          func(childComplexity int, input model.AttributeMemberInput) int
+		BindPatientAccessClient  func(childComplexity int, input model.BindPatientAccessClientInput) int
+		ConfirmRosterMatch       func(childComplexity int, input model.ConfirmRosterMatchInput) int
+		CreateClient             func(childComplexity int, input model.CreateClientInput) int
+		EndAttribution           func(childComplexity int, input model.EndAttributionInput) int
+		InviteUser               func(childComplexity int, input model.InviteUserInput) int
+		RegisterOrganization     func(childComplexity int, input model.RegisterOrganizationInput) int
+		ReviewAccessRequest      func(childComplexity int, input model.ReviewAccessRequestInput) int
+		RevokeClient             func(childComplexity int, input model.RevokeClientInput) int
+		RotateClientSecret       func(childComplexity int, input model.RotateClientSecretInput) int
+		SaveAccessRequest        func(childComplexity int, input model.SaveAccessRequestInput) int
+		SetClientJwks            func(childComplexity int, input model.SetClientJwksInput) int
+		SetOrganizationInNetwork func(childComplexity int, input model.SetOrganizationInNetworkInput) int
+		SetProviderAccessOptOut  func(childComplexity int, input model.SetProviderAccessOptOutInput) int
+		SubmitAccessRequest      func(childComplexity int, input model.SubmitAccessRequestInput) int
+		SubmitRoster             func(childComplexity int, input model.SubmitRosterInput) int
+	}
+
+	OptOutEvent struct {
+		EffectiveDate      func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		OptedOut           func(childComplexity int) int
+		RecordedAt         func(childComplexity int) int
+		RecordedBy         func(childComplexity int) int
+		RepresentativeName func(childComplexity int) int
+		RequestedBy        func(childComplexity int) int
+	}
+
+	Organization struct {
+		AccessRequest func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		InNetwork     func(childComplexity int) int
+		Invitations   func(childComplexity int) int
+		NPI           func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Status        func(childComplexity int) int
+		TIN           func(childComplexity int) int
+		Type          func(childComplexity int) int
+		Users         func(childComplexity int) int
+	}
+
+	OrganizationConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	OrganizationEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	OrganizationStage struct {
+		Address   func(childComplexity int) int
+		LegalName func(childComplexity int) int
+		NPI       func(childComplexity int) int
+		TIN       func(childComplexity int) int
+		Type      func(childComplexity int) int
+	}
+
+	OutboxMessage struct {
+		Attempts  func(childComplexity int) int
+		Body      func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		LastError func(childComplexity int) int
+		SentAt    func(childComplexity int) int
+		Subject   func(childComplexity int) int
+		To        func(childComplexity int) int
+	}
+
+	OutboxMessageConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	OutboxMessageEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -283,10 +529,124 @@ type ComplexityRoot struct {
 		Submitted         func(childComplexity int) int
 	}
 
+	ProviderAccessOptOut struct {
+		History  func(childComplexity int) int
+		MemberID func(childComplexity int) int
+		OptedOut func(childComplexity int) int
+		Since    func(childComplexity int) int
+	}
+
 	Query struct {
-		Member  func(childComplexity int, id string) int
-		Members func(childComplexity int, first *int, after *string, filter *model.MemberFilter) int
-		Viewer  func(childComplexity int) int
+		AccessRequest        func(childComplexity int, id string) int
+		AccessRequests       func(childComplexity int, first *int, after *string, status *gateway.AccessRequestStatus) int
+		AttributionGroups    func(childComplexity int, organizationID *string) int
+		Client               func(childComplexity int, id string) int
+		Clients              func(childComplexity int, first *int, after *string, filter *model.ClientFilter) int
+		EducationalMaterials func(childComplexity int, audience *gateway.Audience, language *string) int
+		Member               func(childComplexity int, id string) int
+		Members              func(childComplexity int, first *int, after *string, filter *model.MemberFilter) int
+		Organization         func(childComplexity int, id string) int
+		Organizations        func(childComplexity int, first *int, after *string, filter *model.OrganizationFilter) int
+		Outbox               func(childComplexity int, first *int, after *string, unsent *bool) int
+		ProviderAccessOptOut func(childComplexity int, memberID string) int
+		Roster               func(childComplexity int, id string) int
+		Viewer               func(childComplexity int) int
+	}
+
+	RegisterOrganizationPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Organization     func(childComplexity int) int
+	}
+
+	ReviewAccessRequestPayload struct {
+		AccessRequest    func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+	}
+
+	RevokeClientPayload struct {
+		Client           func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+	}
+
+	Roster struct {
+		Environment  func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Organization func(childComplexity int) int
+		PeriodEnd    func(childComplexity int) int
+		PeriodStart  func(childComplexity int) int
+		Rows         func(childComplexity int) int
+		SubmittedAt  func(childComplexity int) int
+		SubmittedBy  func(childComplexity int) int
+	}
+
+	RosterRow struct {
+		AttributionID     func(childComplexity int) int
+		BirthDate         func(childComplexity int) int
+		DecidedAt         func(childComplexity int) int
+		DemographicsAgree func(childComplexity int) int
+		FamilyName        func(childComplexity int) int
+		Gender            func(childComplexity int) int
+		GivenName         func(childComplexity int) int
+		ID                func(childComplexity int) int
+		MatchMethod       func(childComplexity int) int
+		MatchedMemberID   func(childComplexity int) int
+		MemberIdentifier  func(childComplexity int) int
+		PeriodEnd         func(childComplexity int) int
+		PeriodStart       func(childComplexity int) int
+		Reason            func(childComplexity int) int
+		RowNumber         func(childComplexity int) int
+		Status            func(childComplexity int) int
+	}
+
+	RotateClientSecretPayload struct {
+		Client           func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+		ClientSecret     func(childComplexity int) int
+	}
+
+	SaveAccessRequestPayload struct {
+		AccessRequest    func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+	}
+
+	SetClientJwksPayload struct {
+		Client           func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+	}
+
+	SetOrganizationInNetworkPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Organization     func(childComplexity int) int
+	}
+
+	SetProviderAccessOptOutPayload struct {
+		ClientMutationID func(childComplexity int) int
+		OptOut           func(childComplexity int) int
+	}
+
+	SubmitAccessRequestPayload struct {
+		AccessRequest    func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+	}
+
+	SubmitRosterPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Roster           func(childComplexity int) int
+	}
+
+	UsageStage struct {
+		ExpectedMembers       func(childComplexity int) int
+		IntendedUse           func(childComplexity int) int
+		ResourceTypes         func(childComplexity int) int
+		TreatmentRelationship func(childComplexity int) int
+	}
+
+	User struct {
+		CreatedAt func(childComplexity int) int
+		Email     func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Role      func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -294,7 +654,11 @@ type ComplexityRoot struct {
 		Environment    func(childComplexity int) int
 		ID             func(childComplexity int) int
 		Kind           func(childComplexity int) int
+		NextSteps      func(childComplexity int) int
+		Organization   func(childComplexity int) int
 		OrganizationID func(childComplexity int) int
+		Person         func(childComplexity int) int
+		Role           func(childComplexity int) int
 	}
 }
 
@@ -311,6 +675,224 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AccessRequest.createdAt":
+		if e.ComplexityRoot.AccessRequest.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.CreatedAt(childComplexity), true
+	case "AccessRequest.decidedAt":
+		if e.ComplexityRoot.AccessRequest.DecidedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.DecidedAt(childComplexity), true
+	case "AccessRequest.id":
+		if e.ComplexityRoot.AccessRequest.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.ID(childComplexity), true
+	case "AccessRequest.lastUpdated":
+		if e.ComplexityRoot.AccessRequest.LastUpdated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.LastUpdated(childComplexity), true
+	case "AccessRequest.missingFields":
+		if e.ComplexityRoot.AccessRequest.MissingFields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.MissingFields(childComplexity), true
+	case "AccessRequest.organization":
+		if e.ComplexityRoot.AccessRequest.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.Organization(childComplexity), true
+	case "AccessRequest.stages":
+		if e.ComplexityRoot.AccessRequest.Stages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.Stages(childComplexity), true
+	case "AccessRequest.status":
+		if e.ComplexityRoot.AccessRequest.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.Status(childComplexity), true
+	case "AccessRequest.submittedAt":
+		if e.ComplexityRoot.AccessRequest.SubmittedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.SubmittedAt(childComplexity), true
+	case "AccessRequest.transitions":
+		if e.ComplexityRoot.AccessRequest.Transitions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.Transitions(childComplexity), true
+
+	case "AccessRequestConnection.edges":
+		if e.ComplexityRoot.AccessRequestConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestConnection.Edges(childComplexity), true
+	case "AccessRequestConnection.pageInfo":
+		if e.ComplexityRoot.AccessRequestConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestConnection.PageInfo(childComplexity), true
+
+	case "AccessRequestEdge.cursor":
+		if e.ComplexityRoot.AccessRequestEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestEdge.Cursor(childComplexity), true
+	case "AccessRequestEdge.node":
+		if e.ComplexityRoot.AccessRequestEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestEdge.Node(childComplexity), true
+
+	case "AccessRequestStages.attestation":
+		if e.ComplexityRoot.AccessRequestStages.Attestation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestStages.Attestation(childComplexity), true
+	case "AccessRequestStages.contacts":
+		if e.ComplexityRoot.AccessRequestStages.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestStages.Contacts(childComplexity), true
+	case "AccessRequestStages.organization":
+		if e.ComplexityRoot.AccessRequestStages.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestStages.Organization(childComplexity), true
+	case "AccessRequestStages.usage":
+		if e.ComplexityRoot.AccessRequestStages.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestStages.Usage(childComplexity), true
+
+	case "AccessRequestTransition.actorEmail":
+		if e.ComplexityRoot.AccessRequestTransition.ActorEmail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestTransition.ActorEmail(childComplexity), true
+	case "AccessRequestTransition.at":
+		if e.ComplexityRoot.AccessRequestTransition.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestTransition.At(childComplexity), true
+	case "AccessRequestTransition.fromStatus":
+		if e.ComplexityRoot.AccessRequestTransition.FromStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestTransition.FromStatus(childComplexity), true
+	case "AccessRequestTransition.id":
+		if e.ComplexityRoot.AccessRequestTransition.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestTransition.ID(childComplexity), true
+	case "AccessRequestTransition.reason":
+		if e.ComplexityRoot.AccessRequestTransition.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestTransition.Reason(childComplexity), true
+	case "AccessRequestTransition.toStatus":
+		if e.ComplexityRoot.AccessRequestTransition.ToStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestTransition.ToStatus(childComplexity), true
+
+	case "Address.city":
+		if e.ComplexityRoot.Address.City == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.City(childComplexity), true
+	case "Address.line1":
+		if e.ComplexityRoot.Address.Line1 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.Line1(childComplexity), true
+	case "Address.line2":
+		if e.ComplexityRoot.Address.Line2 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.Line2(childComplexity), true
+	case "Address.postalCode":
+		if e.ComplexityRoot.Address.PostalCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.PostalCode(childComplexity), true
+	case "Address.state":
+		if e.ComplexityRoot.Address.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.State(childComplexity), true
+
+	case "AttestationStage.hipaaCompliance":
+		if e.ComplexityRoot.AttestationStage.HIPAACompliance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttestationStage.HIPAACompliance(childComplexity), true
+	case "AttestationStage.signerName":
+		if e.ComplexityRoot.AttestationStage.SignerName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttestationStage.SignerName(childComplexity), true
+	case "AttestationStage.signerTitle":
+		if e.ComplexityRoot.AttestationStage.SignerTitle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttestationStage.SignerTitle(childComplexity), true
+	case "AttestationStage.termsAccepted":
+		if e.ComplexityRoot.AttestationStage.TermsAccepted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttestationStage.TermsAccepted(childComplexity), true
+
+	case "AttributeMemberPayload.attribution":
+		if e.ComplexityRoot.AttributeMemberPayload.Attribution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeMemberPayload.Attribution(childComplexity), true
+	case "AttributeMemberPayload.clientMutationId":
+		if e.ComplexityRoot.AttributeMemberPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributeMemberPayload.ClientMutationID(childComplexity), true
 
 	case "Attribution.id":
 		if e.ComplexityRoot.Attribution.ID == nil {
@@ -360,6 +942,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Attribution.Status(childComplexity), true
+
+	case "AttributionGroup.environment":
+		if e.ComplexityRoot.AttributionGroup.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributionGroup.Environment(childComplexity), true
+	case "AttributionGroup.id":
+		if e.ComplexityRoot.AttributionGroup.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributionGroup.ID(childComplexity), true
+	case "AttributionGroup.lastUpdated":
+		if e.ComplexityRoot.AttributionGroup.LastUpdated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributionGroup.LastUpdated(childComplexity), true
+	case "AttributionGroup.memberCount":
+		if e.ComplexityRoot.AttributionGroup.MemberCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributionGroup.MemberCount(childComplexity), true
+	case "AttributionGroup.organizationId":
+		if e.ComplexityRoot.AttributionGroup.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AttributionGroup.OrganizationID(childComplexity), true
+
+	case "BindPatientAccessClientPayload.client":
+		if e.ComplexityRoot.BindPatientAccessClientPayload.Client == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BindPatientAccessClientPayload.Client(childComplexity), true
+	case "BindPatientAccessClientPayload.clientMutationId":
+		if e.ComplexityRoot.BindPatientAccessClientPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BindPatientAccessClientPayload.ClientMutationID(childComplexity), true
 
 	case "Claim.billingOrganizationId":
 		if e.ComplexityRoot.Claim.BillingOrganizationID == nil {
@@ -763,6 +1389,123 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ClaimProcedure.System(childComplexity), true
 
+	case "Client.accessType":
+		if e.ComplexityRoot.Client.AccessType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.AccessType(childComplexity), true
+	case "Client.boundMemberId":
+		if e.ComplexityRoot.Client.BoundMemberID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.BoundMemberID(childComplexity), true
+	case "Client.createdAt":
+		if e.ComplexityRoot.Client.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.CreatedAt(childComplexity), true
+	case "Client.description":
+		if e.ComplexityRoot.Client.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.Description(childComplexity), true
+	case "Client.environment":
+		if e.ComplexityRoot.Client.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.Environment(childComplexity), true
+	case "Client.hasSecret":
+		if e.ComplexityRoot.Client.HasSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.HasSecret(childComplexity), true
+	case "Client.id":
+		if e.ComplexityRoot.Client.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.ID(childComplexity), true
+	case "Client.jwks":
+		if e.ComplexityRoot.Client.JWKS == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.JWKS(childComplexity), true
+	case "Client.jwksUrl":
+		if e.ComplexityRoot.Client.JWKSURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.JWKSURL(childComplexity), true
+	case "Client.lastUsedAt":
+		if e.ComplexityRoot.Client.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.LastUsedAt(childComplexity), true
+	case "Client.name":
+		if e.ComplexityRoot.Client.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.Name(childComplexity), true
+	case "Client.organization":
+		if e.ComplexityRoot.Client.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.Organization(childComplexity), true
+	case "Client.revokedAt":
+		if e.ComplexityRoot.Client.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.RevokedAt(childComplexity), true
+	case "Client.status":
+		if e.ComplexityRoot.Client.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.Status(childComplexity), true
+	case "Client.tokensIssuedLast24h":
+		if e.ComplexityRoot.Client.TokensIssuedLast24h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Client.TokensIssuedLast24h(childComplexity), true
+
+	case "ClientConnection.edges":
+		if e.ComplexityRoot.ClientConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClientConnection.Edges(childComplexity), true
+	case "ClientConnection.pageInfo":
+		if e.ComplexityRoot.ClientConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClientConnection.PageInfo(childComplexity), true
+
+	case "ClientEdge.cursor":
+		if e.ComplexityRoot.ClientEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClientEdge.Cursor(childComplexity), true
+	case "ClientEdge.node":
+		if e.ComplexityRoot.ClientEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClientEdge.Node(childComplexity), true
+
 	case "ClinicalResource.code":
 		if e.ComplexityRoot.ClinicalResource.Code == nil {
 			break
@@ -851,6 +1594,57 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Coding.System(childComplexity), true
 
+	case "ConfirmRosterMatchPayload.clientMutationId":
+		if e.ComplexityRoot.ConfirmRosterMatchPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfirmRosterMatchPayload.ClientMutationID(childComplexity), true
+	case "ConfirmRosterMatchPayload.row":
+		if e.ComplexityRoot.ConfirmRosterMatchPayload.Row == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfirmRosterMatchPayload.Row(childComplexity), true
+
+	case "Contact.email":
+		if e.ComplexityRoot.Contact.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Email(childComplexity), true
+	case "Contact.name":
+		if e.ComplexityRoot.Contact.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Name(childComplexity), true
+	case "Contact.phone":
+		if e.ComplexityRoot.Contact.Phone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Phone(childComplexity), true
+
+	case "ContactsStage.legal":
+		if e.ComplexityRoot.ContactsStage.Legal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactsStage.Legal(childComplexity), true
+	case "ContactsStage.security":
+		if e.ComplexityRoot.ContactsStage.Security == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactsStage.Security(childComplexity), true
+	case "ContactsStage.technical":
+		if e.ComplexityRoot.ContactsStage.Technical == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactsStage.Technical(childComplexity), true
+
 	case "Coverage.groupNumber":
 		if e.ComplexityRoot.Coverage.GroupNumber == nil {
 			break
@@ -923,6 +1717,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Coverage.TypeDisplay(childComplexity), true
+
+	case "CreateClientPayload.client":
+		if e.ComplexityRoot.CreateClientPayload.Client == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateClientPayload.Client(childComplexity), true
+	case "CreateClientPayload.clientMutationId":
+		if e.ComplexityRoot.CreateClientPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateClientPayload.ClientMutationID(childComplexity), true
+	case "CreateClientPayload.clientSecret":
+		if e.ComplexityRoot.CreateClientPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateClientPayload.ClientSecret(childComplexity), true
+
+	case "EducationalMaterial.audience":
+		if e.ComplexityRoot.EducationalMaterial.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EducationalMaterial.Audience(childComplexity), true
+	case "EducationalMaterial.body":
+		if e.ComplexityRoot.EducationalMaterial.Body == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EducationalMaterial.Body(childComplexity), true
+	case "EducationalMaterial.citation":
+		if e.ComplexityRoot.EducationalMaterial.Citation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EducationalMaterial.Citation(childComplexity), true
+	case "EducationalMaterial.id":
+		if e.ComplexityRoot.EducationalMaterial.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EducationalMaterial.ID(childComplexity), true
+	case "EducationalMaterial.language":
+		if e.ComplexityRoot.EducationalMaterial.Language == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EducationalMaterial.Language(childComplexity), true
+	case "EducationalMaterial.title":
+		if e.ComplexityRoot.EducationalMaterial.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EducationalMaterial.Title(childComplexity), true
+	case "EducationalMaterial.updatedAt":
+		if e.ComplexityRoot.EducationalMaterial.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EducationalMaterial.UpdatedAt(childComplexity), true
 
 	case "Encounter.class":
 		if e.ComplexityRoot.Encounter.Class == nil {
@@ -1028,6 +1884,76 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EncounterEdge.Node(childComplexity), true
+
+	case "EndAttributionPayload.attribution":
+		if e.ComplexityRoot.EndAttributionPayload.Attribution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EndAttributionPayload.Attribution(childComplexity), true
+	case "EndAttributionPayload.clientMutationId":
+		if e.ComplexityRoot.EndAttributionPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EndAttributionPayload.ClientMutationID(childComplexity), true
+
+	case "FieldProblem.field":
+		if e.ComplexityRoot.FieldProblem.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldProblem.Field(childComplexity), true
+	case "FieldProblem.message":
+		if e.ComplexityRoot.FieldProblem.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldProblem.Message(childComplexity), true
+
+	case "Invitation.acceptedAt":
+		if e.ComplexityRoot.Invitation.AcceptedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.AcceptedAt(childComplexity), true
+	case "Invitation.createdAt":
+		if e.ComplexityRoot.Invitation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.CreatedAt(childComplexity), true
+	case "Invitation.email":
+		if e.ComplexityRoot.Invitation.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.Email(childComplexity), true
+	case "Invitation.id":
+		if e.ComplexityRoot.Invitation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.ID(childComplexity), true
+	case "Invitation.role":
+		if e.ComplexityRoot.Invitation.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.Role(childComplexity), true
+
+	case "InviteUserPayload.clientMutationId":
+		if e.ComplexityRoot.InviteUserPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteUserPayload.ClientMutationID(childComplexity), true
+	case "InviteUserPayload.invitation":
+		if e.ComplexityRoot.InviteUserPayload.Invitation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InviteUserPayload.Invitation(childComplexity), true
 
 	case "Member.addressLine":
 		if e.ComplexityRoot.Member.AddressLine == nil {
@@ -1245,6 +2171,431 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MemberEdge.Node(childComplexity), true
 
+	case "Mutation.attributeMember":
+		if e.ComplexityRoot.Mutation.AttributeMember == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_attributeMember_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AttributeMember(childComplexity, args["input"].(model.AttributeMemberInput)), true
+	case "Mutation.bindPatientAccessClient":
+		if e.ComplexityRoot.Mutation.BindPatientAccessClient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bindPatientAccessClient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BindPatientAccessClient(childComplexity, args["input"].(model.BindPatientAccessClientInput)), true
+	case "Mutation.confirmRosterMatch":
+		if e.ComplexityRoot.Mutation.ConfirmRosterMatch == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_confirmRosterMatch_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfirmRosterMatch(childComplexity, args["input"].(model.ConfirmRosterMatchInput)), true
+	case "Mutation.createClient":
+		if e.ComplexityRoot.Mutation.CreateClient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createClient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateClient(childComplexity, args["input"].(model.CreateClientInput)), true
+	case "Mutation.endAttribution":
+		if e.ComplexityRoot.Mutation.EndAttribution == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_endAttribution_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EndAttribution(childComplexity, args["input"].(model.EndAttributionInput)), true
+	case "Mutation.inviteUser":
+		if e.ComplexityRoot.Mutation.InviteUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_inviteUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InviteUser(childComplexity, args["input"].(model.InviteUserInput)), true
+	case "Mutation.registerOrganization":
+		if e.ComplexityRoot.Mutation.RegisterOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_registerOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterOrganization(childComplexity, args["input"].(model.RegisterOrganizationInput)), true
+	case "Mutation.reviewAccessRequest":
+		if e.ComplexityRoot.Mutation.ReviewAccessRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reviewAccessRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReviewAccessRequest(childComplexity, args["input"].(model.ReviewAccessRequestInput)), true
+	case "Mutation.revokeClient":
+		if e.ComplexityRoot.Mutation.RevokeClient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeClient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeClient(childComplexity, args["input"].(model.RevokeClientInput)), true
+	case "Mutation.rotateClientSecret":
+		if e.ComplexityRoot.Mutation.RotateClientSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateClientSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateClientSecret(childComplexity, args["input"].(model.RotateClientSecretInput)), true
+	case "Mutation.saveAccessRequest":
+		if e.ComplexityRoot.Mutation.SaveAccessRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_saveAccessRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SaveAccessRequest(childComplexity, args["input"].(model.SaveAccessRequestInput)), true
+	case "Mutation.setClientJwks":
+		if e.ComplexityRoot.Mutation.SetClientJwks == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setClientJwks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetClientJwks(childComplexity, args["input"].(model.SetClientJwksInput)), true
+	case "Mutation.setOrganizationInNetwork":
+		if e.ComplexityRoot.Mutation.SetOrganizationInNetwork == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setOrganizationInNetwork_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetOrganizationInNetwork(childComplexity, args["input"].(model.SetOrganizationInNetworkInput)), true
+	case "Mutation.setProviderAccessOptOut":
+		if e.ComplexityRoot.Mutation.SetProviderAccessOptOut == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setProviderAccessOptOut_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetProviderAccessOptOut(childComplexity, args["input"].(model.SetProviderAccessOptOutInput)), true
+	case "Mutation.submitAccessRequest":
+		if e.ComplexityRoot.Mutation.SubmitAccessRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submitAccessRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SubmitAccessRequest(childComplexity, args["input"].(model.SubmitAccessRequestInput)), true
+	case "Mutation.submitRoster":
+		if e.ComplexityRoot.Mutation.SubmitRoster == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submitRoster_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SubmitRoster(childComplexity, args["input"].(model.SubmitRosterInput)), true
+
+	case "OptOutEvent.effectiveDate":
+		if e.ComplexityRoot.OptOutEvent.EffectiveDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OptOutEvent.EffectiveDate(childComplexity), true
+	case "OptOutEvent.id":
+		if e.ComplexityRoot.OptOutEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OptOutEvent.ID(childComplexity), true
+	case "OptOutEvent.optedOut":
+		if e.ComplexityRoot.OptOutEvent.OptedOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OptOutEvent.OptedOut(childComplexity), true
+	case "OptOutEvent.recordedAt":
+		if e.ComplexityRoot.OptOutEvent.RecordedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OptOutEvent.RecordedAt(childComplexity), true
+	case "OptOutEvent.recordedBy":
+		if e.ComplexityRoot.OptOutEvent.RecordedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OptOutEvent.RecordedBy(childComplexity), true
+	case "OptOutEvent.representativeName":
+		if e.ComplexityRoot.OptOutEvent.RepresentativeName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OptOutEvent.RepresentativeName(childComplexity), true
+	case "OptOutEvent.requestedBy":
+		if e.ComplexityRoot.OptOutEvent.RequestedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OptOutEvent.RequestedBy(childComplexity), true
+
+	case "Organization.accessRequest":
+		if e.ComplexityRoot.Organization.AccessRequest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.AccessRequest(childComplexity), true
+	case "Organization.createdAt":
+		if e.ComplexityRoot.Organization.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.CreatedAt(childComplexity), true
+	case "Organization.id":
+		if e.ComplexityRoot.Organization.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.ID(childComplexity), true
+	case "Organization.inNetwork":
+		if e.ComplexityRoot.Organization.InNetwork == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.InNetwork(childComplexity), true
+	case "Organization.invitations":
+		if e.ComplexityRoot.Organization.Invitations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Invitations(childComplexity), true
+	case "Organization.npi":
+		if e.ComplexityRoot.Organization.NPI == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.NPI(childComplexity), true
+	case "Organization.name":
+		if e.ComplexityRoot.Organization.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Name(childComplexity), true
+	case "Organization.status":
+		if e.ComplexityRoot.Organization.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Status(childComplexity), true
+	case "Organization.tin":
+		if e.ComplexityRoot.Organization.TIN == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.TIN(childComplexity), true
+	case "Organization.type":
+		if e.ComplexityRoot.Organization.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Type(childComplexity), true
+	case "Organization.users":
+		if e.ComplexityRoot.Organization.Users == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Users(childComplexity), true
+
+	case "OrganizationConnection.edges":
+		if e.ComplexityRoot.OrganizationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationConnection.Edges(childComplexity), true
+	case "OrganizationConnection.pageInfo":
+		if e.ComplexityRoot.OrganizationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationConnection.PageInfo(childComplexity), true
+	case "OrganizationConnection.totalCount":
+		if e.ComplexityRoot.OrganizationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationConnection.TotalCount(childComplexity), true
+
+	case "OrganizationEdge.cursor":
+		if e.ComplexityRoot.OrganizationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEdge.Cursor(childComplexity), true
+	case "OrganizationEdge.node":
+		if e.ComplexityRoot.OrganizationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEdge.Node(childComplexity), true
+
+	case "OrganizationStage.address":
+		if e.ComplexityRoot.OrganizationStage.Address == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationStage.Address(childComplexity), true
+	case "OrganizationStage.legalName":
+		if e.ComplexityRoot.OrganizationStage.LegalName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationStage.LegalName(childComplexity), true
+	case "OrganizationStage.npi":
+		if e.ComplexityRoot.OrganizationStage.NPI == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationStage.NPI(childComplexity), true
+	case "OrganizationStage.tin":
+		if e.ComplexityRoot.OrganizationStage.TIN == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationStage.TIN(childComplexity), true
+	case "OrganizationStage.type":
+		if e.ComplexityRoot.OrganizationStage.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationStage.Type(childComplexity), true
+
+	case "OutboxMessage.attempts":
+		if e.ComplexityRoot.OutboxMessage.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Attempts(childComplexity), true
+	case "OutboxMessage.body":
+		if e.ComplexityRoot.OutboxMessage.Body == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Body(childComplexity), true
+	case "OutboxMessage.createdAt":
+		if e.ComplexityRoot.OutboxMessage.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.CreatedAt(childComplexity), true
+	case "OutboxMessage.id":
+		if e.ComplexityRoot.OutboxMessage.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.ID(childComplexity), true
+	case "OutboxMessage.lastError":
+		if e.ComplexityRoot.OutboxMessage.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.LastError(childComplexity), true
+	case "OutboxMessage.sentAt":
+		if e.ComplexityRoot.OutboxMessage.SentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.SentAt(childComplexity), true
+	case "OutboxMessage.subject":
+		if e.ComplexityRoot.OutboxMessage.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Subject(childComplexity), true
+	case "OutboxMessage.to":
+		if e.ComplexityRoot.OutboxMessage.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.To(childComplexity), true
+
+	case "OutboxMessageConnection.edges":
+		if e.ComplexityRoot.OutboxMessageConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessageConnection.Edges(childComplexity), true
+	case "OutboxMessageConnection.pageInfo":
+		if e.ComplexityRoot.OutboxMessageConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessageConnection.PageInfo(childComplexity), true
+
+	case "OutboxMessageEdge.cursor":
+		if e.ComplexityRoot.OutboxMessageEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessageEdge.Cursor(childComplexity), true
+	case "OutboxMessageEdge.node":
+		if e.ComplexityRoot.OutboxMessageEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessageEdge.Node(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -1454,6 +2805,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PriorAuthorizationItem.Submitted(childComplexity), true
 
+	case "ProviderAccessOptOut.history":
+		if e.ComplexityRoot.ProviderAccessOptOut.History == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderAccessOptOut.History(childComplexity), true
+	case "ProviderAccessOptOut.memberId":
+		if e.ComplexityRoot.ProviderAccessOptOut.MemberID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderAccessOptOut.MemberID(childComplexity), true
+	case "ProviderAccessOptOut.optedOut":
+		if e.ComplexityRoot.ProviderAccessOptOut.OptedOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderAccessOptOut.OptedOut(childComplexity), true
+	case "ProviderAccessOptOut.since":
+		if e.ComplexityRoot.ProviderAccessOptOut.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderAccessOptOut.Since(childComplexity), true
+
+	case "Query.accessRequest":
+		if e.ComplexityRoot.Query.AccessRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Query_accessRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AccessRequest(childComplexity, args["id"].(string)), true
+	case "Query.accessRequests":
+		if e.ComplexityRoot.Query.AccessRequests == nil {
+			break
+		}
+
+		args, err := ec.field_Query_accessRequests_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AccessRequests(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].(*gateway.AccessRequestStatus)), true
+	case "Query.attributionGroups":
+		if e.ComplexityRoot.Query.AttributionGroups == nil {
+			break
+		}
+
+		args, err := ec.field_Query_attributionGroups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AttributionGroups(childComplexity, args["organizationId"].(*string)), true
+	case "Query.client":
+		if e.ComplexityRoot.Query.Client == nil {
+			break
+		}
+
+		args, err := ec.field_Query_client_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Client(childComplexity, args["id"].(string)), true
+	case "Query.clients":
+		if e.ComplexityRoot.Query.Clients == nil {
+			break
+		}
+
+		args, err := ec.field_Query_clients_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Clients(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.ClientFilter)), true
+	case "Query.educationalMaterials":
+		if e.ComplexityRoot.Query.EducationalMaterials == nil {
+			break
+		}
+
+		args, err := ec.field_Query_educationalMaterials_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EducationalMaterials(childComplexity, args["audience"].(*gateway.Audience), args["language"].(*string)), true
+
 	case "Query.member":
 		if e.ComplexityRoot.Query.Member == nil {
 			break
@@ -1476,12 +2919,405 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Members(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.MemberFilter)), true
+	case "Query.organization":
+		if e.ComplexityRoot.Query.Organization == nil {
+			break
+		}
+
+		args, err := ec.field_Query_organization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Organization(childComplexity, args["id"].(string)), true
+	case "Query.organizations":
+		if e.ComplexityRoot.Query.Organizations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_organizations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Organizations(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.OrganizationFilter)), true
+	case "Query.outbox":
+		if e.ComplexityRoot.Query.Outbox == nil {
+			break
+		}
+
+		args, err := ec.field_Query_outbox_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Outbox(childComplexity, args["first"].(*int), args["after"].(*string), args["unsent"].(*bool)), true
+	case "Query.providerAccessOptOut":
+		if e.ComplexityRoot.Query.ProviderAccessOptOut == nil {
+			break
+		}
+
+		args, err := ec.field_Query_providerAccessOptOut_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ProviderAccessOptOut(childComplexity, args["memberId"].(string)), true
+	case "Query.roster":
+		if e.ComplexityRoot.Query.Roster == nil {
+			break
+		}
+
+		args, err := ec.field_Query_roster_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Roster(childComplexity, args["id"].(string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RegisterOrganizationPayload.clientMutationId":
+		if e.ComplexityRoot.RegisterOrganizationPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterOrganizationPayload.ClientMutationID(childComplexity), true
+	case "RegisterOrganizationPayload.organization":
+		if e.ComplexityRoot.RegisterOrganizationPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegisterOrganizationPayload.Organization(childComplexity), true
+
+	case "ReviewAccessRequestPayload.accessRequest":
+		if e.ComplexityRoot.ReviewAccessRequestPayload.AccessRequest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewAccessRequestPayload.AccessRequest(childComplexity), true
+	case "ReviewAccessRequestPayload.clientMutationId":
+		if e.ComplexityRoot.ReviewAccessRequestPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewAccessRequestPayload.ClientMutationID(childComplexity), true
+
+	case "RevokeClientPayload.client":
+		if e.ComplexityRoot.RevokeClientPayload.Client == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeClientPayload.Client(childComplexity), true
+	case "RevokeClientPayload.clientMutationId":
+		if e.ComplexityRoot.RevokeClientPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeClientPayload.ClientMutationID(childComplexity), true
+
+	case "Roster.environment":
+		if e.ComplexityRoot.Roster.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Roster.Environment(childComplexity), true
+	case "Roster.id":
+		if e.ComplexityRoot.Roster.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Roster.ID(childComplexity), true
+	case "Roster.organization":
+		if e.ComplexityRoot.Roster.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Roster.Organization(childComplexity), true
+	case "Roster.periodEnd":
+		if e.ComplexityRoot.Roster.PeriodEnd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Roster.PeriodEnd(childComplexity), true
+	case "Roster.periodStart":
+		if e.ComplexityRoot.Roster.PeriodStart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Roster.PeriodStart(childComplexity), true
+	case "Roster.rows":
+		if e.ComplexityRoot.Roster.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Roster.Rows(childComplexity), true
+	case "Roster.submittedAt":
+		if e.ComplexityRoot.Roster.SubmittedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Roster.SubmittedAt(childComplexity), true
+	case "Roster.submittedBy":
+		if e.ComplexityRoot.Roster.SubmittedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Roster.SubmittedBy(childComplexity), true
+
+	case "RosterRow.attributionId":
+		if e.ComplexityRoot.RosterRow.AttributionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.AttributionID(childComplexity), true
+	case "RosterRow.birthDate":
+		if e.ComplexityRoot.RosterRow.BirthDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.BirthDate(childComplexity), true
+	case "RosterRow.decidedAt":
+		if e.ComplexityRoot.RosterRow.DecidedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.DecidedAt(childComplexity), true
+	case "RosterRow.demographicsAgree":
+		if e.ComplexityRoot.RosterRow.DemographicsAgree == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.DemographicsAgree(childComplexity), true
+	case "RosterRow.familyName":
+		if e.ComplexityRoot.RosterRow.FamilyName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.FamilyName(childComplexity), true
+	case "RosterRow.gender":
+		if e.ComplexityRoot.RosterRow.Gender == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.Gender(childComplexity), true
+	case "RosterRow.givenName":
+		if e.ComplexityRoot.RosterRow.GivenName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.GivenName(childComplexity), true
+	case "RosterRow.id":
+		if e.ComplexityRoot.RosterRow.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.ID(childComplexity), true
+	case "RosterRow.matchMethod":
+		if e.ComplexityRoot.RosterRow.MatchMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.MatchMethod(childComplexity), true
+	case "RosterRow.matchedMemberId":
+		if e.ComplexityRoot.RosterRow.MatchedMemberID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.MatchedMemberID(childComplexity), true
+	case "RosterRow.memberIdentifier":
+		if e.ComplexityRoot.RosterRow.MemberIdentifier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.MemberIdentifier(childComplexity), true
+	case "RosterRow.periodEnd":
+		if e.ComplexityRoot.RosterRow.PeriodEnd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.PeriodEnd(childComplexity), true
+	case "RosterRow.periodStart":
+		if e.ComplexityRoot.RosterRow.PeriodStart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.PeriodStart(childComplexity), true
+	case "RosterRow.reason":
+		if e.ComplexityRoot.RosterRow.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.Reason(childComplexity), true
+	case "RosterRow.rowNumber":
+		if e.ComplexityRoot.RosterRow.RowNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.RowNumber(childComplexity), true
+	case "RosterRow.status":
+		if e.ComplexityRoot.RosterRow.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterRow.Status(childComplexity), true
+
+	case "RotateClientSecretPayload.client":
+		if e.ComplexityRoot.RotateClientSecretPayload.Client == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateClientSecretPayload.Client(childComplexity), true
+	case "RotateClientSecretPayload.clientMutationId":
+		if e.ComplexityRoot.RotateClientSecretPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateClientSecretPayload.ClientMutationID(childComplexity), true
+	case "RotateClientSecretPayload.clientSecret":
+		if e.ComplexityRoot.RotateClientSecretPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateClientSecretPayload.ClientSecret(childComplexity), true
+
+	case "SaveAccessRequestPayload.accessRequest":
+		if e.ComplexityRoot.SaveAccessRequestPayload.AccessRequest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SaveAccessRequestPayload.AccessRequest(childComplexity), true
+	case "SaveAccessRequestPayload.clientMutationId":
+		if e.ComplexityRoot.SaveAccessRequestPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SaveAccessRequestPayload.ClientMutationID(childComplexity), true
+
+	case "SetClientJwksPayload.client":
+		if e.ComplexityRoot.SetClientJwksPayload.Client == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetClientJwksPayload.Client(childComplexity), true
+	case "SetClientJwksPayload.clientMutationId":
+		if e.ComplexityRoot.SetClientJwksPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetClientJwksPayload.ClientMutationID(childComplexity), true
+
+	case "SetOrganizationInNetworkPayload.clientMutationId":
+		if e.ComplexityRoot.SetOrganizationInNetworkPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetOrganizationInNetworkPayload.ClientMutationID(childComplexity), true
+	case "SetOrganizationInNetworkPayload.organization":
+		if e.ComplexityRoot.SetOrganizationInNetworkPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetOrganizationInNetworkPayload.Organization(childComplexity), true
+
+	case "SetProviderAccessOptOutPayload.clientMutationId":
+		if e.ComplexityRoot.SetProviderAccessOptOutPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetProviderAccessOptOutPayload.ClientMutationID(childComplexity), true
+	case "SetProviderAccessOptOutPayload.optOut":
+		if e.ComplexityRoot.SetProviderAccessOptOutPayload.OptOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetProviderAccessOptOutPayload.OptOut(childComplexity), true
+
+	case "SubmitAccessRequestPayload.accessRequest":
+		if e.ComplexityRoot.SubmitAccessRequestPayload.AccessRequest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitAccessRequestPayload.AccessRequest(childComplexity), true
+	case "SubmitAccessRequestPayload.clientMutationId":
+		if e.ComplexityRoot.SubmitAccessRequestPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitAccessRequestPayload.ClientMutationID(childComplexity), true
+
+	case "SubmitRosterPayload.clientMutationId":
+		if e.ComplexityRoot.SubmitRosterPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitRosterPayload.ClientMutationID(childComplexity), true
+	case "SubmitRosterPayload.roster":
+		if e.ComplexityRoot.SubmitRosterPayload.Roster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitRosterPayload.Roster(childComplexity), true
+
+	case "UsageStage.expectedMembers":
+		if e.ComplexityRoot.UsageStage.ExpectedMembers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStage.ExpectedMembers(childComplexity), true
+	case "UsageStage.intendedUse":
+		if e.ComplexityRoot.UsageStage.IntendedUse == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStage.IntendedUse(childComplexity), true
+	case "UsageStage.resourceTypes":
+		if e.ComplexityRoot.UsageStage.ResourceTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStage.ResourceTypes(childComplexity), true
+	case "UsageStage.treatmentRelationship":
+		if e.ComplexityRoot.UsageStage.TreatmentRelationship == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageStage.TreatmentRelationship(childComplexity), true
+
+	case "User.createdAt":
+		if e.ComplexityRoot.User.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.CreatedAt(childComplexity), true
+	case "User.email":
+		if e.ComplexityRoot.User.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Email(childComplexity), true
+	case "User.id":
+		if e.ComplexityRoot.User.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.ID(childComplexity), true
+	case "User.name":
+		if e.ComplexityRoot.User.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Name(childComplexity), true
+	case "User.role":
+		if e.ComplexityRoot.User.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Role(childComplexity), true
 
 	case "Viewer.accessType":
 		if e.ComplexityRoot.Viewer.AccessType == nil {
@@ -1507,12 +3343,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Viewer.Kind(childComplexity), true
+	case "Viewer.nextSteps":
+		if e.ComplexityRoot.Viewer.NextSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.NextSteps(childComplexity), true
+	case "Viewer.organization":
+		if e.ComplexityRoot.Viewer.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.Organization(childComplexity), true
 	case "Viewer.organizationId":
 		if e.ComplexityRoot.Viewer.OrganizationID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Viewer.OrganizationID(childComplexity), true
+	case "Viewer.person":
+		if e.ComplexityRoot.Viewer.Person == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.Person(childComplexity), true
+	case "Viewer.role":
+		if e.ComplexityRoot.Viewer.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.Role(childComplexity), true
 
 	}
 	return 0, false
@@ -1523,12 +3383,37 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AddressInput", ec.unmarshalInputAddressInput),
+			graphql.NewInputUnmarshaler("AttestationStageInput", ec.unmarshalInputAttestationStageInput),
+			graphql.NewInputUnmarshaler("AttributeMemberInput", ec.unmarshalInputAttributeMemberInput),
+			graphql.NewInputUnmarshaler("BindPatientAccessClientInput", ec.unmarshalInputBindPatientAccessClientInput),
 			graphql.NewInputUnmarshaler("ClaimFilter", ec.unmarshalInputClaimFilter),
+			graphql.NewInputUnmarshaler("ClientFilter", ec.unmarshalInputClientFilter),
 			graphql.NewInputUnmarshaler("ClinicalFilter", ec.unmarshalInputClinicalFilter),
+			graphql.NewInputUnmarshaler("ConfirmRosterMatchInput", ec.unmarshalInputConfirmRosterMatchInput),
+			graphql.NewInputUnmarshaler("ContactInput", ec.unmarshalInputContactInput),
+			graphql.NewInputUnmarshaler("ContactsStageInput", ec.unmarshalInputContactsStageInput),
+			graphql.NewInputUnmarshaler("CreateClientInput", ec.unmarshalInputCreateClientInput),
 			graphql.NewInputUnmarshaler("DateRange", ec.unmarshalInputDateRange),
 			graphql.NewInputUnmarshaler("EncounterFilter", ec.unmarshalInputEncounterFilter),
+			graphql.NewInputUnmarshaler("EndAttributionInput", ec.unmarshalInputEndAttributionInput),
+			graphql.NewInputUnmarshaler("InviteUserInput", ec.unmarshalInputInviteUserInput),
 			graphql.NewInputUnmarshaler("MemberFilter", ec.unmarshalInputMemberFilter),
+			graphql.NewInputUnmarshaler("OrganizationFilter", ec.unmarshalInputOrganizationFilter),
+			graphql.NewInputUnmarshaler("OrganizationStageInput", ec.unmarshalInputOrganizationStageInput),
 			graphql.NewInputUnmarshaler("PriorAuthorizationFilter", ec.unmarshalInputPriorAuthorizationFilter),
+			graphql.NewInputUnmarshaler("RegisterOrganizationInput", ec.unmarshalInputRegisterOrganizationInput),
+			graphql.NewInputUnmarshaler("ReviewAccessRequestInput", ec.unmarshalInputReviewAccessRequestInput),
+			graphql.NewInputUnmarshaler("RevokeClientInput", ec.unmarshalInputRevokeClientInput),
+			graphql.NewInputUnmarshaler("RosterRowInput", ec.unmarshalInputRosterRowInput),
+			graphql.NewInputUnmarshaler("RotateClientSecretInput", ec.unmarshalInputRotateClientSecretInput),
+			graphql.NewInputUnmarshaler("SaveAccessRequestInput", ec.unmarshalInputSaveAccessRequestInput),
+			graphql.NewInputUnmarshaler("SetClientJwksInput", ec.unmarshalInputSetClientJwksInput),
+			graphql.NewInputUnmarshaler("SetOrganizationInNetworkInput", ec.unmarshalInputSetOrganizationInNetworkInput),
+			graphql.NewInputUnmarshaler("SetProviderAccessOptOutInput", ec.unmarshalInputSetProviderAccessOptOutInput),
+			graphql.NewInputUnmarshaler("SubmitAccessRequestInput", ec.unmarshalInputSubmitAccessRequestInput),
+			graphql.NewInputUnmarshaler("SubmitRosterInput", ec.unmarshalInputSubmitRosterInput),
+			graphql.NewInputUnmarshaler("UsageStageInput", ec.unmarshalInputUsageStageInput),
 		)
 	}
 	first := true
@@ -1563,6 +3448,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 
 	default:
@@ -1901,6 +3801,773 @@ enum AttributionSource {
   SANDBOX
 }
 `, BuiltIn: false},
+	{Name: "../schema/portal.graphqls", Input: `# The developer portal (DESIGN.md §2): organizations and their people,
+# the production access request and its review, API clients, attribution
+# and rosters, opt-out, educational material and the email outbox.
+#
+# Every mutation takes one ` + "`" + `input` + "`" + ` and returns a payload echoing its
+# ` + "`" + `clientMutationId` + "`" + `: a retry with the same clientMutationId (same caller,
+# same mutation, same input) returns the first call's result and writes
+# nothing again. Input errors are BAD_USER_INPUT, one error per field with
+# its path in ` + "`" + `extensions.field` + "`" + `; nothing is written then. What the caller
+# may not see answers NOT_FOUND, as if it did not exist.
+
+"gqlgen's code-generation directive (not visible at run time)."
+directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on INPUT_FIELD_DEFINITION | FIELD_DEFINITION
+
+extend type Query {
+  "An organization: people and clients see their own, operators any."
+  organization(id: ID!): Organization
+  "Registered organizations, by id (operators only)."
+  organizations(first: Int, after: String, filter: OrganizationFilter): OrganizationConnection!
+  "A production access request: its organization's people and operators."
+  accessRequest(id: ID!): AccessRequest
+  "Access requests, most recently changed first (operators only); ` + "`" + `status: PENDING_REVIEW` + "`" + ` is the review queue."
+  accessRequests(first: Int, after: String, status: AccessRequestStatus): AccessRequestConnection!
+  "API clients with their use: a person's own organization's; operators any (filter.organizationId)."
+  clients(first: Int, after: String, filter: ClientFilter): ClientConnection!
+  "One API client: its organization's people and operators."
+  client(id: ID!): Client
+  """
+  Attribution groups (Da Vinci ATR), one per organization and environment,
+  with the number of members the organization's Provider Access clients may
+  read now. Opted-out members are not counted, and no count of them exists.
+  A Provider Access client sees its own group; a person their organization's;
+  operators those of ` + "`" + `organizationId` + "`" + `.
+  """
+  attributionGroups(organizationId: ID): [AttributionGroup!]!
+  "A roster with its rows: its organization's people and clients, and operators (who also see the matches)."
+  roster(id: ID!): Roster
+  "A member's Provider Access opt-out state and history: operators and the member's own Patient Access client."
+  providerAccessOptOut(memberId: ID!): ProviderAccessOptOut
+  "Emails queued and sent, newest first (operators only)."
+  outbox(first: Int, after: String, unsent: Boolean): OutboxMessageConnection!
+  """
+  Plain-language material about Provider Access: for members (English and
+  Spanish; 42 CFR 422.121(a)(4)(ii)) and for providers (42 CFR 422.121(a)(5)).
+  """
+  educationalMaterials(audience: Audience, language: String): [EducationalMaterial!]!
+}
+
+extend type Viewer {
+  "The signed-in person (people and operators)."
+  person: User @goField(forceResolver: true)
+  "The person's organization, or the API client's."
+  organization: Organization @goField(forceResolver: true)
+  "The person's role in their organization."
+  role: UserRole @goField(forceResolver: true)
+  "What the person may do next in the portal, most pressing first."
+  nextSteps: [NextStep!]! @goField(forceResolver: true)
+}
+
+type Mutation {
+  "Register an organization; the signed-in person becomes its admin. It starts in SANDBOX with its own sandbox attributions."
+  registerOrganization(input: RegisterOrganizationInput!): RegisterOrganizationPayload
+  "Invite a person by email (admins and operators); they join when they sign in with that email verified."
+  inviteUser(input: InviteUserInput!): InviteUserPayload
+  "Save stages of the production access request as a resumable draft; each stage given replaces that stage."
+  saveAccessRequest(input: SaveAccessRequestInput!): SaveAccessRequestPayload
+  "Submit the request for review (admins); every missing or invalid field is reported at once."
+  submitAccessRequest(input: SubmitAccessRequestInput!): SubmitAccessRequestPayload
+  "Approve, reject or return a request under review (operators)."
+  reviewAccessRequest(input: ReviewAccessRequestInput!): ReviewAccessRequestPayload
+  "Mark an organization in or out of the payer's network (operators)."
+  setOrganizationInNetwork(input: SetOrganizationInNetworkInput!): SetOrganizationInNetworkPayload
+  "Create an API client; its secret is returned here once."
+  createClient(input: CreateClientInput!): CreateClientPayload
+  "Give a client a new secret (returned once); the old ones keep working for the overlap."
+  rotateClientSecret(input: RotateClientSecretInput!): RotateClientSecretPayload
+  "Revoke a client: its tokens stop working within seconds everywhere."
+  revokeClient(input: RevokeClientInput!): RevokeClientPayload
+  "Register a client's public keys for private_key_jwt: an inline JWKS or an HTTPS JWKS URL."
+  setClientJwks(input: SetClientJwksInput!): SetClientJwksPayload
+  "Bind a sandbox Patient Access client to one sandbox member (operators)."
+  bindPatientAccessClient(input: BindPatientAccessClientInput!): BindPatientAccessClientPayload
+  "Attribute a member to a provider organization for a period (operators)."
+  attributeMember(input: AttributeMemberInput!): AttributeMemberPayload
+  "End an attribution on a date, or withdraw it now (operators)."
+  endAttribution(input: EndAttributionInput!): EndAttributionPayload
+  "Submit a roster of the organization's patients for matching and the payer's confirmation."
+  submitRoster(input: SubmitRosterInput!): SubmitRosterPayload
+  "Confirm (attribute) or reject a matched roster row (operators)."
+  confirmRosterMatch(input: ConfirmRosterMatchInput!): ConfirmRosterMatchPayload
+  "Opt a member out of Provider Access sharing, or back in, effective at once (operators, the member's Patient Access client)."
+  setProviderAccessOptOut(input: SetProviderAccessOptOutInput!): SetProviderAccessOptOutPayload
+}
+
+# Organizations and people
+
+"What kind of organization registered; it decides the client access types (DESIGN.md §1)."
+enum OrganizationType {
+  "Provider/Health System: Provider Access clients."
+  PROVIDER_HEALTH_SYSTEM
+  "Accountable Care Organization: Provider Access clients."
+  ACCOUNTABLE_CARE_ORGANIZATION
+  "Consumer/digital health app: sandbox Patient Access clients."
+  CONSUMER_APPLICATION
+  "A payer (Payer-to-Payer, later)."
+  PAYER
+  SERVICE_PROVIDER_OTHER
+  "EHR software (Prior Authorization, later)."
+  EHR_SOFTWARE
+}
+
+enum OrganizationStatus {
+  "Sandbox clients only."
+  SANDBOX
+  "A production access request is under review; sandbox clients keep working."
+  PENDING_REVIEW
+  "Approved: production clients may be created."
+  PRODUCTION
+}
+
+type Organization {
+  id: ID!
+  name: String!
+  type: OrganizationType!
+  "The organization (type 2) NPI."
+  npi: String!
+  "The TIN, nine digits."
+  tin: String!
+  status: OrganizationStatus!
+  "Provider Access serves in-network providers only; operators set this."
+  inNetwork: Boolean!
+  createdAt: DateTime!
+  "The latest production access request; null before the first save, and for those who may not read it."
+  accessRequest: AccessRequest
+  "The organization's people (for its people and operators)."
+  users: [User!]!
+  "Pending invitations (for its people and operators)."
+  invitations: [Invitation!]!
+}
+
+input OrganizationFilter {
+  status: OrganizationStatus
+  type: OrganizationType
+  "A case-insensitive part of the name."
+  name: String
+  inNetwork: Boolean
+}
+
+type OrganizationConnection {
+  edges: [OrganizationEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type OrganizationEdge {
+  cursor: String!
+  node: Organization!
+}
+
+enum UserRole {
+  "Manages the organization: invites people, submits the access request, manages production clients."
+  ADMIN
+  "Fills in the access request and manages sandbox clients."
+  USER
+}
+
+"A person who signed in."
+type User {
+  id: ID!
+  email: String!
+  name: String!
+  role: UserRole!
+  createdAt: DateTime!
+}
+
+type Invitation {
+  id: ID!
+  email: String!
+  role: UserRole!
+  createdAt: DateTime!
+  acceptedAt: DateTime
+}
+
+"Something the signed-in person may do next."
+enum NextStep {
+  REGISTER_ORGANIZATION
+  CREATE_SANDBOX_CLIENT
+  COMPLETE_ACCESS_REQUEST
+  SUBMIT_ACCESS_REQUEST
+  AWAIT_REVIEW
+  REVISE_ACCESS_REQUEST
+  CREATE_PRODUCTION_CLIENT
+  INVITE_USERS
+  REVIEW_ACCESS_REQUESTS
+  "The next step is an administrator's."
+  ASK_ADMIN
+}
+
+input RegisterOrganizationInput {
+  clientMutationId: String
+  name: String!
+  type: OrganizationType!
+  "10 digits; the last is the Luhn check digit over 80840 and the first nine."
+  npi: String!
+  "9 digits; ` + "`" + `12-3456789` + "`" + ` is accepted."
+  tin: String!
+}
+
+type RegisterOrganizationPayload {
+  clientMutationId: String
+  organization: Organization!
+}
+
+input InviteUserInput {
+  clientMutationId: String
+  organizationId: ID!
+  email: String!
+  "USER when absent."
+  role: UserRole
+}
+
+type InviteUserPayload {
+  clientMutationId: String
+  invitation: Invitation!
+}
+
+input SetOrganizationInNetworkInput {
+  clientMutationId: String
+  organizationId: ID!
+  inNetwork: Boolean!
+}
+
+type SetOrganizationInNetworkPayload {
+  clientMutationId: String
+  organization: Organization!
+}
+
+# The production access request
+
+enum AccessRequestStatus {
+  DRAFT
+  PENDING_REVIEW
+  CHANGES_REQUESTED
+  APPROVED
+  REJECTED
+}
+
+enum ReviewDecision {
+  APPROVE
+  REJECT
+  REQUEST_CHANGES
+}
+
+type AccessRequest {
+  id: ID!
+  organization: Organization!
+  status: AccessRequestStatus!
+  stages: AccessRequestStages!
+  "What a submission would report now; empty when every stage is complete."
+  missingFields: [FieldProblem!]!
+  "Every transition, oldest first."
+  transitions: [AccessRequestTransition!]!
+  createdAt: DateTime!
+  submittedAt: DateTime
+  decidedAt: DateTime
+  lastUpdated: DateTime!
+}
+
+"A field that is missing or invalid, with its path (e.g. ` + "`" + `contacts.security.email` + "`" + `)."
+type FieldProblem {
+  field: String!
+  message: String!
+}
+
+type AccessRequestStages {
+  organization: OrganizationStage
+  contacts: ContactsStage
+  usage: UsageStage
+  attestation: AttestationStage
+}
+
+type OrganizationStage {
+  legalName: String!
+  type: OrganizationType!
+  npi: String!
+  tin: String!
+  address: Address
+}
+
+type Address {
+  line1: String!
+  line2: String!
+  city: String!
+  "Two-letter USPS code."
+  state: String!
+  postalCode: String!
+}
+
+type ContactsStage {
+  technical: Contact
+  security: Contact
+  legal: Contact
+}
+
+type Contact {
+  name: String!
+  email: String!
+  phone: String!
+}
+
+type UsageStage {
+  intendedUse: String!
+  "FHIR resource types the organization will read."
+  resourceTypes: [String!]!
+  expectedMembers: Int
+  "How the organization establishes its treatment relationship with the members it asks about."
+  treatmentRelationship: String!
+}
+
+type AttestationStage {
+  "The organization is a HIPAA covered entity or business associate and handles the data accordingly."
+  hipaaCompliance: Boolean!
+  termsAccepted: Boolean!
+  signerName: String!
+  signerTitle: String!
+}
+
+type AccessRequestTransition {
+  id: ID!
+  fromStatus: AccessRequestStatus
+  toStatus: AccessRequestStatus!
+  "Who made the transition (their email)."
+  actorEmail: String!
+  reason: String!
+  at: DateTime!
+}
+
+type AccessRequestConnection {
+  edges: [AccessRequestEdge!]!
+  pageInfo: PageInfo!
+}
+
+type AccessRequestEdge {
+  cursor: String!
+  node: AccessRequest!
+}
+
+"Stages of the draft to save: each given replaces that stage; absent ones are kept."
+input SaveAccessRequestInput {
+  clientMutationId: String
+  organizationId: ID!
+  organization: OrganizationStageInput
+  contacts: ContactsStageInput
+  usage: UsageStageInput
+  attestation: AttestationStageInput
+}
+
+input OrganizationStageInput {
+  legalName: String
+  type: OrganizationType
+  npi: String
+  tin: String
+  address: AddressInput
+}
+
+input AddressInput {
+  line1: String
+  line2: String
+  city: String
+  state: String
+  postalCode: String
+}
+
+input ContactsStageInput {
+  technical: ContactInput
+  security: ContactInput
+  legal: ContactInput
+}
+
+input ContactInput {
+  name: String
+  email: String
+  phone: String
+}
+
+input UsageStageInput {
+  intendedUse: String
+  resourceTypes: [String!]
+  expectedMembers: Int
+  treatmentRelationship: String
+}
+
+input AttestationStageInput {
+  hipaaCompliance: Boolean
+  termsAccepted: Boolean
+  signerName: String
+  signerTitle: String
+}
+
+type SaveAccessRequestPayload {
+  clientMutationId: String
+  accessRequest: AccessRequest!
+}
+
+input SubmitAccessRequestInput {
+  clientMutationId: String
+  accessRequestId: ID!
+}
+
+type SubmitAccessRequestPayload {
+  clientMutationId: String
+  accessRequest: AccessRequest!
+}
+
+input ReviewAccessRequestInput {
+  clientMutationId: String
+  accessRequestId: ID!
+  decision: ReviewDecision!
+  "Required to reject or request changes."
+  reason: String
+}
+
+type ReviewAccessRequestPayload {
+  clientMutationId: String
+  accessRequest: AccessRequest!
+}
+
+# API clients
+
+enum ClientStatus {
+  ACTIVE
+  REVOKED
+}
+
+"An API client (OAuth2 confidential client) as the portal shows it; never its secret."
+type Client {
+  "The OAuth2 client_id."
+  id: ID!
+  organization: Organization!
+  name: String!
+  description: String!
+  environment: Environment!
+  accessType: AccessType!
+  status: ClientStatus!
+  "Patient Access clients: the member bound to the client."
+  boundMemberId: ID
+  "The inline JWKS for private_key_jwt, if any."
+  jwks: JSON
+  "The JWKS URL for private_key_jwt; empty when none."
+  jwksUrl: String!
+  "Whether a client secret is live (client_secret_basic / client_secret_post)."
+  hasSecret: Boolean!
+  createdAt: DateTime!
+  revokedAt: DateTime
+  "When the client last got a token."
+  lastUsedAt: DateTime
+  tokensIssuedLast24h: Int!
+}
+
+input ClientFilter {
+  "Operators: one organization's clients (all without it). People: their own organization's."
+  organizationId: ID
+  environment: Environment
+  status: ClientStatus
+}
+
+type ClientConnection {
+  edges: [ClientEdge!]!
+  pageInfo: PageInfo!
+}
+
+type ClientEdge {
+  cursor: String!
+  node: Client!
+}
+
+input CreateClientInput {
+  clientMutationId: String
+  organizationId: ID!
+  name: String!
+  description: String
+  environment: Environment!
+  accessType: AccessType!
+  "An inline JWKS of public keys for private_key_jwt (no secret is made then)."
+  jwks: JSON
+  "Or an HTTPS URL of the JWKS."
+  jwksUrl: String
+}
+
+type CreateClientPayload {
+  clientMutationId: String
+  client: Client!
+  "The client secret, shown this once (stored only as a SHA-256 hash); null with keys, and on a retried call."
+  clientSecret: String
+}
+
+input RotateClientSecretInput {
+  clientMutationId: String
+  clientId: ID!
+  "How long the current secrets keep working, in seconds (default 3600, at most 7 days; 0 ends them now)."
+  overlapSeconds: Int
+}
+
+type RotateClientSecretPayload {
+  clientMutationId: String
+  client: Client!
+  "The new secret, shown this once; null on a retried call."
+  clientSecret: String
+}
+
+input RevokeClientInput {
+  clientMutationId: String
+  clientId: ID!
+}
+
+type RevokeClientPayload {
+  clientMutationId: String
+  client: Client!
+}
+
+"Neither given: the client's keys are cleared."
+input SetClientJwksInput {
+  clientMutationId: String
+  clientId: ID!
+  jwks: JSON
+  jwksUrl: String
+}
+
+type SetClientJwksPayload {
+  clientMutationId: String
+  client: Client!
+}
+
+input BindPatientAccessClientInput {
+  clientMutationId: String
+  clientId: ID!
+  memberId: ID!
+}
+
+type BindPatientAccessClientPayload {
+  clientMutationId: String
+  client: Client!
+}
+
+# Attribution and rosters
+
+"An organization's attribution group in one environment (the FHIR Group of its Provider Access clients)."
+type AttributionGroup {
+  "The FHIR Group.id."
+  id: ID!
+  organizationId: ID!
+  environment: Environment!
+  "Members the organization's Provider Access clients may read now; opted-out members are not counted."
+  memberCount: Int!
+  lastUpdated: DateTime!
+}
+
+input AttributeMemberInput {
+  clientMutationId: String
+  memberId: ID!
+  organizationId: ID!
+  "A practitioner of the organization (type 1 NPI); absent: organization-level."
+  practitionerNpi: String
+  periodStart: Date!
+  "Absent: open-ended."
+  periodEnd: Date
+}
+
+type AttributeMemberPayload {
+  clientMutationId: String
+  attribution: Attribution!
+}
+
+input EndAttributionInput {
+  clientMutationId: String
+  attributionId: ID!
+  "The last day; absent: withdrawn now."
+  periodEnd: Date
+}
+
+type EndAttributionPayload {
+  clientMutationId: String
+  attribution: Attribution!
+}
+
+enum RosterRowStatus {
+  "Matched to a member; waiting for the payer's confirmation."
+  PENDING
+  "Not matched; see ` + "`" + `reason` + "`" + `."
+  UNMATCHED
+  "Confirmed: the member is attributed to the organization."
+  CONFIRMED
+  "The payer declined the match; see ` + "`" + `reason` + "`" + `."
+  REJECTED
+}
+
+enum RosterMatchMethod {
+  IDENTIFIER
+  DEMOGRAPHICS
+}
+
+type Roster {
+  id: ID!
+  organization: Organization!
+  "Whose members the rows were matched against."
+  environment: Environment!
+  submittedBy: String!
+  submittedAt: DateTime!
+  periodStart: Date!
+  periodEnd: Date
+  rows: [RosterRow!]!
+}
+
+type RosterRow {
+  id: ID!
+  rowNumber: Int!
+  memberIdentifier: String!
+  givenName: String!
+  familyName: String!
+  birthDate: Date
+  gender: Gender
+  periodStart: Date
+  periodEnd: Date
+  status: RosterRowStatus!
+  """
+  UNMATCHED: MISSING_FIELDS (neither an identifier nor name, birth date and
+  gender), INVALID_VALUE, NO_MATCH (no single member matches what the row
+  gives) or DUPLICATE_ROW. REJECTED: the payer's reason. These describe the
+  row only, never another member.
+  """
+  reason: String!
+  "Operators only: the matched member."
+  matchedMemberId: ID
+  "Operators only."
+  matchMethod: RosterMatchMethod
+  "Operators only: whether an identifier match agrees with the row's name, birth date and gender."
+  demographicsAgree: Boolean
+  "Operators only: the attribution a confirmation made."
+  attributionId: ID
+  decidedAt: DateTime
+}
+
+input SubmitRosterInput {
+  clientMutationId: String
+  organizationId: ID!
+  "People: PRODUCTION when absent; API clients: their own environment."
+  environment: Environment
+  periodStart: Date!
+  periodEnd: Date
+  rows: [RosterRowInput!]!
+}
+
+"One patient: the member identifier, or name, birth date and gender (or all)."
+input RosterRowInput {
+  memberIdentifier: String
+  givenName: String
+  familyName: String
+  birthDate: Date
+  gender: Gender
+  "The row's own period; absent: the roster's."
+  periodStart: Date
+  periodEnd: Date
+}
+
+type SubmitRosterPayload {
+  clientMutationId: String
+  roster: Roster!
+}
+
+input ConfirmRosterMatchInput {
+  clientMutationId: String
+  rosterRowId: ID!
+  "true: attribute the matched member; false: reject the match."
+  confirm: Boolean!
+  "Required to reject."
+  reason: String
+}
+
+type ConfirmRosterMatchPayload {
+  clientMutationId: String
+  row: RosterRow!
+}
+
+# Opt-out
+
+"Who asked for an opt-out or opt-in (42 CFR 422.121(a)(4))."
+enum OptOutRequester {
+  MEMBER
+  PERSONAL_REPRESENTATIVE
+}
+
+type ProviderAccessOptOut {
+  memberId: ID!
+  "Whether the member has opted out of Provider Access sharing now (sharing is the default)."
+  optedOut: Boolean!
+  since: DateTime
+  "Every request, newest first."
+  history: [OptOutEvent!]!
+}
+
+type OptOutEvent {
+  id: ID!
+  optedOut: Boolean!
+  requestedBy: OptOutRequester!
+  representativeName: String!
+  effectiveDate: Date!
+  "Who recorded it: an operator's email or ` + "`" + `client:<id>` + "`" + `."
+  recordedBy: String!
+  recordedAt: DateTime!
+}
+
+input SetProviderAccessOptOutInput {
+  clientMutationId: String
+  memberId: ID!
+  "true: stop sharing; false: share again."
+  optedOut: Boolean!
+  requestedBy: OptOutRequester!
+  "Required when a personal representative asks."
+  representativeName: String
+}
+
+type SetProviderAccessOptOutPayload {
+  clientMutationId: String
+  optOut: ProviderAccessOptOut!
+}
+
+# Educational material and the outbox
+
+enum Audience {
+  MEMBER
+  PROVIDER
+}
+
+type EducationalMaterial {
+  id: ID!
+  audience: Audience!
+  "BCP 47 language tag: en, es."
+  language: String!
+  title: String!
+  "Markdown."
+  body: String!
+  "The regulation the material answers."
+  citation: String!
+  updatedAt: DateTime!
+}
+
+type OutboxMessage {
+  id: ID!
+  to: String!
+  subject: String!
+  body: String!
+  createdAt: DateTime!
+  sentAt: DateTime
+  attempts: Int!
+  lastError: String!
+}
+
+type OutboxMessageConnection {
+  edges: [OutboxMessageEdge!]!
+  pageInfo: PageInfo!
+}
+
+type OutboxMessageEdge {
+  cursor: String!
+  node: OutboxMessage!
+}
+`, BuiltIn: false},
 	{Name: "../schema/priorauth.graphqls", Input: `"A prior authorization request and its decision (PDex Prior Authorization)."
 type PriorAuthorization {
   id: ID!
@@ -2056,6 +4723,124 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_AccessRequest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AccessRequest_id(ctx, field)
+	case "organization":
+		return ec.fieldContext_AccessRequest_organization(ctx, field)
+	case "status":
+		return ec.fieldContext_AccessRequest_status(ctx, field)
+	case "stages":
+		return ec.fieldContext_AccessRequest_stages(ctx, field)
+	case "missingFields":
+		return ec.fieldContext_AccessRequest_missingFields(ctx, field)
+	case "transitions":
+		return ec.fieldContext_AccessRequest_transitions(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AccessRequest_createdAt(ctx, field)
+	case "submittedAt":
+		return ec.fieldContext_AccessRequest_submittedAt(ctx, field)
+	case "decidedAt":
+		return ec.fieldContext_AccessRequest_decidedAt(ctx, field)
+	case "lastUpdated":
+		return ec.fieldContext_AccessRequest_lastUpdated(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessRequest", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessRequestConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AccessRequestConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AccessRequestConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessRequestConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessRequestEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AccessRequestEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AccessRequestEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessRequestEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessRequestStages(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "organization":
+		return ec.fieldContext_AccessRequestStages_organization(ctx, field)
+	case "contacts":
+		return ec.fieldContext_AccessRequestStages_contacts(ctx, field)
+	case "usage":
+		return ec.fieldContext_AccessRequestStages_usage(ctx, field)
+	case "attestation":
+		return ec.fieldContext_AccessRequestStages_attestation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessRequestStages", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessRequestTransition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AccessRequestTransition_id(ctx, field)
+	case "fromStatus":
+		return ec.fieldContext_AccessRequestTransition_fromStatus(ctx, field)
+	case "toStatus":
+		return ec.fieldContext_AccessRequestTransition_toStatus(ctx, field)
+	case "actorEmail":
+		return ec.fieldContext_AccessRequestTransition_actorEmail(ctx, field)
+	case "reason":
+		return ec.fieldContext_AccessRequestTransition_reason(ctx, field)
+	case "at":
+		return ec.fieldContext_AccessRequestTransition_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessRequestTransition", field.Name)
+}
+
+func (ec *executionContext) childFields_Address(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "line1":
+		return ec.fieldContext_Address_line1(ctx, field)
+	case "line2":
+		return ec.fieldContext_Address_line2(ctx, field)
+	case "city":
+		return ec.fieldContext_Address_city(ctx, field)
+	case "state":
+		return ec.fieldContext_Address_state(ctx, field)
+	case "postalCode":
+		return ec.fieldContext_Address_postalCode(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Address", field.Name)
+}
+
+func (ec *executionContext) childFields_AttestationStage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hipaaCompliance":
+		return ec.fieldContext_AttestationStage_hipaaCompliance(ctx, field)
+	case "termsAccepted":
+		return ec.fieldContext_AttestationStage_termsAccepted(ctx, field)
+	case "signerName":
+		return ec.fieldContext_AttestationStage_signerName(ctx, field)
+	case "signerTitle":
+		return ec.fieldContext_AttestationStage_signerTitle(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AttestationStage", field.Name)
+}
+
+func (ec *executionContext) childFields_AttributeMemberPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_AttributeMemberPayload_clientMutationId(ctx, field)
+	case "attribution":
+		return ec.fieldContext_AttributeMemberPayload_attribution(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AttributeMemberPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Attribution(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2076,6 +4861,32 @@ func (ec *executionContext) childFields_Attribution(ctx context.Context, field g
 		return ec.fieldContext_Attribution_lastUpdated(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Attribution", field.Name)
+}
+
+func (ec *executionContext) childFields_AttributionGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AttributionGroup_id(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_AttributionGroup_organizationId(ctx, field)
+	case "environment":
+		return ec.fieldContext_AttributionGroup_environment(ctx, field)
+	case "memberCount":
+		return ec.fieldContext_AttributionGroup_memberCount(ctx, field)
+	case "lastUpdated":
+		return ec.fieldContext_AttributionGroup_lastUpdated(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AttributionGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_BindPatientAccessClientPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_BindPatientAccessClientPayload_clientMutationId(ctx, field)
+	case "client":
+		return ec.fieldContext_BindPatientAccessClientPayload_client(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BindPatientAccessClientPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Claim(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2246,6 +5057,62 @@ func (ec *executionContext) childFields_ClaimProcedure(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ClaimProcedure", field.Name)
 }
 
+func (ec *executionContext) childFields_Client(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Client_id(ctx, field)
+	case "organization":
+		return ec.fieldContext_Client_organization(ctx, field)
+	case "name":
+		return ec.fieldContext_Client_name(ctx, field)
+	case "description":
+		return ec.fieldContext_Client_description(ctx, field)
+	case "environment":
+		return ec.fieldContext_Client_environment(ctx, field)
+	case "accessType":
+		return ec.fieldContext_Client_accessType(ctx, field)
+	case "status":
+		return ec.fieldContext_Client_status(ctx, field)
+	case "boundMemberId":
+		return ec.fieldContext_Client_boundMemberId(ctx, field)
+	case "jwks":
+		return ec.fieldContext_Client_jwks(ctx, field)
+	case "jwksUrl":
+		return ec.fieldContext_Client_jwksUrl(ctx, field)
+	case "hasSecret":
+		return ec.fieldContext_Client_hasSecret(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Client_createdAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_Client_revokedAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_Client_lastUsedAt(ctx, field)
+	case "tokensIssuedLast24h":
+		return ec.fieldContext_Client_tokensIssuedLast24h(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Client", field.Name)
+}
+
+func (ec *executionContext) childFields_ClientConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ClientConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ClientConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ClientConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ClientEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ClientEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ClientEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ClientEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_ClinicalResource(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2298,6 +5165,40 @@ func (ec *executionContext) childFields_Coding(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Coding", field.Name)
 }
 
+func (ec *executionContext) childFields_ConfirmRosterMatchPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_ConfirmRosterMatchPayload_clientMutationId(ctx, field)
+	case "row":
+		return ec.fieldContext_ConfirmRosterMatchPayload_row(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConfirmRosterMatchPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Contact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Contact_name(ctx, field)
+	case "email":
+		return ec.fieldContext_Contact_email(ctx, field)
+	case "phone":
+		return ec.fieldContext_Contact_phone(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Contact", field.Name)
+}
+
+func (ec *executionContext) childFields_ContactsStage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "technical":
+		return ec.fieldContext_ContactsStage_technical(ctx, field)
+	case "security":
+		return ec.fieldContext_ContactsStage_security(ctx, field)
+	case "legal":
+		return ec.fieldContext_ContactsStage_legal(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContactsStage", field.Name)
+}
+
 func (ec *executionContext) childFields_Coverage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2326,6 +5227,38 @@ func (ec *executionContext) childFields_Coverage(ctx context.Context, field grap
 		return ec.fieldContext_Coverage_lastUpdated(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Coverage", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateClientPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_CreateClientPayload_clientMutationId(ctx, field)
+	case "client":
+		return ec.fieldContext_CreateClientPayload_client(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_CreateClientPayload_clientSecret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateClientPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_EducationalMaterial(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_EducationalMaterial_id(ctx, field)
+	case "audience":
+		return ec.fieldContext_EducationalMaterial_audience(ctx, field)
+	case "language":
+		return ec.fieldContext_EducationalMaterial_language(ctx, field)
+	case "title":
+		return ec.fieldContext_EducationalMaterial_title(ctx, field)
+	case "body":
+		return ec.fieldContext_EducationalMaterial_body(ctx, field)
+	case "citation":
+		return ec.fieldContext_EducationalMaterial_citation(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_EducationalMaterial_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EducationalMaterial", field.Name)
 }
 
 func (ec *executionContext) childFields_Encounter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2378,6 +5311,52 @@ func (ec *executionContext) childFields_EncounterEdge(ctx context.Context, field
 		return ec.fieldContext_EncounterEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EncounterEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_EndAttributionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_EndAttributionPayload_clientMutationId(ctx, field)
+	case "attribution":
+		return ec.fieldContext_EndAttributionPayload_attribution(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EndAttributionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_FieldProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_FieldProblem_field(ctx, field)
+	case "message":
+		return ec.fieldContext_FieldProblem_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FieldProblem", field.Name)
+}
+
+func (ec *executionContext) childFields_Invitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Invitation_id(ctx, field)
+	case "email":
+		return ec.fieldContext_Invitation_email(ctx, field)
+	case "role":
+		return ec.fieldContext_Invitation_role(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Invitation_createdAt(ctx, field)
+	case "acceptedAt":
+		return ec.fieldContext_Invitation_acceptedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Invitation", field.Name)
+}
+
+func (ec *executionContext) childFields_InviteUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_InviteUserPayload_clientMutationId(ctx, field)
+	case "invitation":
+		return ec.fieldContext_InviteUserPayload_invitation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InviteUserPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Member(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2452,6 +5431,134 @@ func (ec *executionContext) childFields_MemberEdge(ctx context.Context, field gr
 		return ec.fieldContext_MemberEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MemberEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_OptOutEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OptOutEvent_id(ctx, field)
+	case "optedOut":
+		return ec.fieldContext_OptOutEvent_optedOut(ctx, field)
+	case "requestedBy":
+		return ec.fieldContext_OptOutEvent_requestedBy(ctx, field)
+	case "representativeName":
+		return ec.fieldContext_OptOutEvent_representativeName(ctx, field)
+	case "effectiveDate":
+		return ec.fieldContext_OptOutEvent_effectiveDate(ctx, field)
+	case "recordedBy":
+		return ec.fieldContext_OptOutEvent_recordedBy(ctx, field)
+	case "recordedAt":
+		return ec.fieldContext_OptOutEvent_recordedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OptOutEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Organization_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Organization_name(ctx, field)
+	case "type":
+		return ec.fieldContext_Organization_type(ctx, field)
+	case "npi":
+		return ec.fieldContext_Organization_npi(ctx, field)
+	case "tin":
+		return ec.fieldContext_Organization_tin(ctx, field)
+	case "status":
+		return ec.fieldContext_Organization_status(ctx, field)
+	case "inNetwork":
+		return ec.fieldContext_Organization_inNetwork(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Organization_createdAt(ctx, field)
+	case "accessRequest":
+		return ec.fieldContext_Organization_accessRequest(ctx, field)
+	case "users":
+		return ec.fieldContext_Organization_users(ctx, field)
+	case "invitations":
+		return ec.fieldContext_Organization_invitations(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_OrganizationConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_OrganizationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_OrganizationConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_OrganizationEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_OrganizationEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationStage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "legalName":
+		return ec.fieldContext_OrganizationStage_legalName(ctx, field)
+	case "type":
+		return ec.fieldContext_OrganizationStage_type(ctx, field)
+	case "npi":
+		return ec.fieldContext_OrganizationStage_npi(ctx, field)
+	case "tin":
+		return ec.fieldContext_OrganizationStage_tin(ctx, field)
+	case "address":
+		return ec.fieldContext_OrganizationStage_address(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationStage", field.Name)
+}
+
+func (ec *executionContext) childFields_OutboxMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OutboxMessage_id(ctx, field)
+	case "to":
+		return ec.fieldContext_OutboxMessage_to(ctx, field)
+	case "subject":
+		return ec.fieldContext_OutboxMessage_subject(ctx, field)
+	case "body":
+		return ec.fieldContext_OutboxMessage_body(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_OutboxMessage_createdAt(ctx, field)
+	case "sentAt":
+		return ec.fieldContext_OutboxMessage_sentAt(ctx, field)
+	case "attempts":
+		return ec.fieldContext_OutboxMessage_attempts(ctx, field)
+	case "lastError":
+		return ec.fieldContext_OutboxMessage_lastError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutboxMessage", field.Name)
+}
+
+func (ec *executionContext) childFields_OutboxMessageConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_OutboxMessageConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_OutboxMessageConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutboxMessageConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_OutboxMessageEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_OutboxMessageEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_OutboxMessageEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutboxMessageEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2552,6 +5659,212 @@ func (ec *executionContext) childFields_PriorAuthorizationItem(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type PriorAuthorizationItem", field.Name)
 }
 
+func (ec *executionContext) childFields_ProviderAccessOptOut(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "memberId":
+		return ec.fieldContext_ProviderAccessOptOut_memberId(ctx, field)
+	case "optedOut":
+		return ec.fieldContext_ProviderAccessOptOut_optedOut(ctx, field)
+	case "since":
+		return ec.fieldContext_ProviderAccessOptOut_since(ctx, field)
+	case "history":
+		return ec.fieldContext_ProviderAccessOptOut_history(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProviderAccessOptOut", field.Name)
+}
+
+func (ec *executionContext) childFields_RegisterOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_RegisterOrganizationPayload_clientMutationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_RegisterOrganizationPayload_organization(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RegisterOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ReviewAccessRequestPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_ReviewAccessRequestPayload_clientMutationId(ctx, field)
+	case "accessRequest":
+		return ec.fieldContext_ReviewAccessRequestPayload_accessRequest(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReviewAccessRequestPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RevokeClientPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_RevokeClientPayload_clientMutationId(ctx, field)
+	case "client":
+		return ec.fieldContext_RevokeClientPayload_client(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeClientPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Roster(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Roster_id(ctx, field)
+	case "organization":
+		return ec.fieldContext_Roster_organization(ctx, field)
+	case "environment":
+		return ec.fieldContext_Roster_environment(ctx, field)
+	case "submittedBy":
+		return ec.fieldContext_Roster_submittedBy(ctx, field)
+	case "submittedAt":
+		return ec.fieldContext_Roster_submittedAt(ctx, field)
+	case "periodStart":
+		return ec.fieldContext_Roster_periodStart(ctx, field)
+	case "periodEnd":
+		return ec.fieldContext_Roster_periodEnd(ctx, field)
+	case "rows":
+		return ec.fieldContext_Roster_rows(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Roster", field.Name)
+}
+
+func (ec *executionContext) childFields_RosterRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RosterRow_id(ctx, field)
+	case "rowNumber":
+		return ec.fieldContext_RosterRow_rowNumber(ctx, field)
+	case "memberIdentifier":
+		return ec.fieldContext_RosterRow_memberIdentifier(ctx, field)
+	case "givenName":
+		return ec.fieldContext_RosterRow_givenName(ctx, field)
+	case "familyName":
+		return ec.fieldContext_RosterRow_familyName(ctx, field)
+	case "birthDate":
+		return ec.fieldContext_RosterRow_birthDate(ctx, field)
+	case "gender":
+		return ec.fieldContext_RosterRow_gender(ctx, field)
+	case "periodStart":
+		return ec.fieldContext_RosterRow_periodStart(ctx, field)
+	case "periodEnd":
+		return ec.fieldContext_RosterRow_periodEnd(ctx, field)
+	case "status":
+		return ec.fieldContext_RosterRow_status(ctx, field)
+	case "reason":
+		return ec.fieldContext_RosterRow_reason(ctx, field)
+	case "matchedMemberId":
+		return ec.fieldContext_RosterRow_matchedMemberId(ctx, field)
+	case "matchMethod":
+		return ec.fieldContext_RosterRow_matchMethod(ctx, field)
+	case "demographicsAgree":
+		return ec.fieldContext_RosterRow_demographicsAgree(ctx, field)
+	case "attributionId":
+		return ec.fieldContext_RosterRow_attributionId(ctx, field)
+	case "decidedAt":
+		return ec.fieldContext_RosterRow_decidedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RosterRow", field.Name)
+}
+
+func (ec *executionContext) childFields_RotateClientSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_RotateClientSecretPayload_clientMutationId(ctx, field)
+	case "client":
+		return ec.fieldContext_RotateClientSecretPayload_client(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_RotateClientSecretPayload_clientSecret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RotateClientSecretPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SaveAccessRequestPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_SaveAccessRequestPayload_clientMutationId(ctx, field)
+	case "accessRequest":
+		return ec.fieldContext_SaveAccessRequestPayload_accessRequest(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SaveAccessRequestPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SetClientJwksPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_SetClientJwksPayload_clientMutationId(ctx, field)
+	case "client":
+		return ec.fieldContext_SetClientJwksPayload_client(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetClientJwksPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SetOrganizationInNetworkPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_SetOrganizationInNetworkPayload_clientMutationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_SetOrganizationInNetworkPayload_organization(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetOrganizationInNetworkPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SetProviderAccessOptOutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_SetProviderAccessOptOutPayload_clientMutationId(ctx, field)
+	case "optOut":
+		return ec.fieldContext_SetProviderAccessOptOutPayload_optOut(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetProviderAccessOptOutPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SubmitAccessRequestPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_SubmitAccessRequestPayload_clientMutationId(ctx, field)
+	case "accessRequest":
+		return ec.fieldContext_SubmitAccessRequestPayload_accessRequest(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubmitAccessRequestPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SubmitRosterPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_SubmitRosterPayload_clientMutationId(ctx, field)
+	case "roster":
+		return ec.fieldContext_SubmitRosterPayload_roster(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubmitRosterPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UsageStage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "intendedUse":
+		return ec.fieldContext_UsageStage_intendedUse(ctx, field)
+	case "resourceTypes":
+		return ec.fieldContext_UsageStage_resourceTypes(ctx, field)
+	case "expectedMembers":
+		return ec.fieldContext_UsageStage_expectedMembers(ctx, field)
+	case "treatmentRelationship":
+		return ec.fieldContext_UsageStage_treatmentRelationship(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UsageStage", field.Name)
+}
+
+func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_User_id(ctx, field)
+	case "email":
+		return ec.fieldContext_User_email(ctx, field)
+	case "name":
+		return ec.fieldContext_User_name(ctx, field)
+	case "role":
+		return ec.fieldContext_User_role(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_User_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "kind":
@@ -2564,6 +5877,14 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_accessType(ctx, field)
 	case "environment":
 		return ec.fieldContext_Viewer_environment(ctx, field)
+	case "person":
+		return ec.fieldContext_Viewer_person(ctx, field)
+	case "organization":
+		return ec.fieldContext_Viewer_organization(ctx, field)
+	case "role":
+		return ec.fieldContext_Viewer_role(ctx, field)
+	case "nextSteps":
+		return ec.fieldContext_Viewer_nextSteps(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
 }

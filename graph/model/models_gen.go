@@ -3,9 +3,63 @@
 package model
 
 import (
+	"encoding/json"
+
 	"example.com/gateway/auth"
 	"example.com/gateway/gateway"
 )
+
+type AccessRequestConnection struct {
+	Edges    []*AccessRequestEdge `json:"edges"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+type AccessRequestEdge struct {
+	Cursor string                 `json:"cursor"`
+	Node   *gateway.AccessRequest `json:"node"`
+}
+
+type AddressInput struct {
+	Line1      *string `json:"line1,omitempty"`
+	Line2      *string `json:"line2,omitempty"`
+	City       *string `json:"city,omitempty"`
+	State      *string `json:"state,omitempty"`
+	PostalCode *string `json:"postalCode,omitempty"`
+}
+
+type AttestationStageInput struct {
+	HipaaCompliance *bool   `json:"hipaaCompliance,omitempty"`
+	TermsAccepted   *bool   `json:"termsAccepted,omitempty"`
+	SignerName      *string `json:"signerName,omitempty"`
+	SignerTitle     *string `json:"signerTitle,omitempty"`
+}
+
+type AttributeMemberInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	MemberID         string  `json:"memberId"`
+	OrganizationID   string  `json:"organizationId"`
+	// A practitioner of the organization (type 1 NPI); absent: organization-level.
+	PractitionerNpi *string      `json:"practitionerNpi,omitempty"`
+	PeriodStart     gateway.Date `json:"periodStart"`
+	// Absent: open-ended.
+	PeriodEnd *gateway.Date `json:"periodEnd,omitempty"`
+}
+
+type AttributeMemberPayload struct {
+	ClientMutationID *string              `json:"clientMutationId,omitempty"`
+	Attribution      *gateway.Attribution `json:"attribution"`
+}
+
+type BindPatientAccessClientInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ClientID         string  `json:"clientId"`
+	MemberID         string  `json:"memberId"`
+}
+
+type BindPatientAccessClientPayload struct {
+	ClientMutationID *string         `json:"clientMutationId,omitempty"`
+	Client           *gateway.Client `json:"client"`
+}
 
 type ClaimConnection struct {
 	Edges    []*ClaimEdge `json:"edges"`
@@ -24,6 +78,23 @@ type ClaimFilter struct {
 	Status *gateway.ClaimStatus `json:"status,omitempty"`
 	// Claims whose service period overlaps this range.
 	ServicePeriod *DateRange `json:"servicePeriod,omitempty"`
+}
+
+type ClientConnection struct {
+	Edges    []*ClientEdge `json:"edges"`
+	PageInfo *PageInfo     `json:"pageInfo"`
+}
+
+type ClientEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *gateway.Client `json:"node"`
+}
+
+type ClientFilter struct {
+	// Operators: one organization's clients (all without it). People: their own organization's.
+	OrganizationID *string               `json:"organizationId,omitempty"`
+	Environment    *gateway.Environment  `json:"environment,omitempty"`
+	Status         *gateway.ClientStatus `json:"status,omitempty"`
 }
 
 type ClinicalFilter struct {
@@ -48,6 +119,52 @@ type Coding struct {
 	Display string `json:"display"`
 }
 
+type ConfirmRosterMatchInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	RosterRowID      string  `json:"rosterRowId"`
+	// true: attribute the matched member; false: reject the match.
+	Confirm bool `json:"confirm"`
+	// Required to reject.
+	Reason *string `json:"reason,omitempty"`
+}
+
+type ConfirmRosterMatchPayload struct {
+	ClientMutationID *string            `json:"clientMutationId,omitempty"`
+	Row              *gateway.RosterRow `json:"row"`
+}
+
+type ContactInput struct {
+	Name  *string `json:"name,omitempty"`
+	Email *string `json:"email,omitempty"`
+	Phone *string `json:"phone,omitempty"`
+}
+
+type ContactsStageInput struct {
+	Technical *ContactInput `json:"technical,omitempty"`
+	Security  *ContactInput `json:"security,omitempty"`
+	Legal     *ContactInput `json:"legal,omitempty"`
+}
+
+type CreateClientInput struct {
+	ClientMutationID *string             `json:"clientMutationId,omitempty"`
+	OrganizationID   string              `json:"organizationId"`
+	Name             string              `json:"name"`
+	Description      *string             `json:"description,omitempty"`
+	Environment      gateway.Environment `json:"environment"`
+	AccessType       gateway.AccessType  `json:"accessType"`
+	// An inline JWKS of public keys for private_key_jwt (no secret is made then).
+	Jwks json.RawMessage `json:"jwks,omitempty"`
+	// Or an HTTPS URL of the JWKS.
+	JwksURL *string `json:"jwksUrl,omitempty"`
+}
+
+type CreateClientPayload struct {
+	ClientMutationID *string         `json:"clientMutationId,omitempty"`
+	Client           *gateway.Client `json:"client"`
+	// The client secret, shown this once (stored only as a SHA-256 hash); null with keys, and on a retried call.
+	ClientSecret *string `json:"clientSecret,omitempty"`
+}
+
 // An inclusive range of dates; either end may be open.
 type DateRange struct {
 	From *gateway.Date `json:"from,omitempty"`
@@ -70,6 +187,37 @@ type EncounterFilter struct {
 	Period *DateRange `json:"period,omitempty"`
 }
 
+type EndAttributionInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	AttributionID    string  `json:"attributionId"`
+	// The last day; absent: withdrawn now.
+	PeriodEnd *gateway.Date `json:"periodEnd,omitempty"`
+}
+
+type EndAttributionPayload struct {
+	ClientMutationID *string              `json:"clientMutationId,omitempty"`
+	Attribution      *gateway.Attribution `json:"attribution"`
+}
+
+// A field that is missing or invalid, with its path (e.g. `contacts.security.email`).
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+type InviteUserInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	OrganizationID   string  `json:"organizationId"`
+	Email            string  `json:"email"`
+	// USER when absent.
+	Role *gateway.UserRole `json:"role,omitempty"`
+}
+
+type InviteUserPayload struct {
+	ClientMutationID *string             `json:"clientMutationId,omitempty"`
+	Invitation       *gateway.Invitation `json:"invitation"`
+}
+
 type MemberConnection struct {
 	Edges    []*MemberEdge `json:"edges"`
 	PageInfo *PageInfo     `json:"pageInfo"`
@@ -89,6 +237,46 @@ type MemberFilter struct {
 	// The payer's member identifier, exactly.
 	Identifier *string       `json:"identifier,omitempty"`
 	BirthDate  *gateway.Date `json:"birthDate,omitempty"`
+}
+
+type Mutation struct {
+}
+
+type OrganizationConnection struct {
+	Edges      []*OrganizationEdge `json:"edges"`
+	PageInfo   *PageInfo           `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+type OrganizationEdge struct {
+	Cursor string                `json:"cursor"`
+	Node   *gateway.Organization `json:"node"`
+}
+
+type OrganizationFilter struct {
+	Status *gateway.OrganizationStatus `json:"status,omitempty"`
+	Type   *gateway.OrganizationType   `json:"type,omitempty"`
+	// A case-insensitive part of the name.
+	Name      *string `json:"name,omitempty"`
+	InNetwork *bool   `json:"inNetwork,omitempty"`
+}
+
+type OrganizationStageInput struct {
+	LegalName *string                   `json:"legalName,omitempty"`
+	Type      *gateway.OrganizationType `json:"type,omitempty"`
+	Npi       *string                   `json:"npi,omitempty"`
+	Tin       *string                   `json:"tin,omitempty"`
+	Address   *AddressInput             `json:"address,omitempty"`
+}
+
+type OutboxMessageConnection struct {
+	Edges    []*OutboxMessageEdge `json:"edges"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+type OutboxMessageEdge struct {
+	Cursor string                 `json:"cursor"`
+	Node   *gateway.OutboxMessage `json:"node"`
 }
 
 // Relay pagination state of a connection.
@@ -117,6 +305,156 @@ type PriorAuthorizationFilter struct {
 type Query struct {
 }
 
+type RegisterOrganizationInput struct {
+	ClientMutationID *string                  `json:"clientMutationId,omitempty"`
+	Name             string                   `json:"name"`
+	Type             gateway.OrganizationType `json:"type"`
+	// 10 digits; the last is the Luhn check digit over 80840 and the first nine.
+	Npi string `json:"npi"`
+	// 9 digits; `12-3456789` is accepted.
+	Tin string `json:"tin"`
+}
+
+type RegisterOrganizationPayload struct {
+	ClientMutationID *string               `json:"clientMutationId,omitempty"`
+	Organization     *gateway.Organization `json:"organization"`
+}
+
+type ReviewAccessRequestInput struct {
+	ClientMutationID *string                `json:"clientMutationId,omitempty"`
+	AccessRequestID  string                 `json:"accessRequestId"`
+	Decision         gateway.ReviewDecision `json:"decision"`
+	// Required to reject or request changes.
+	Reason *string `json:"reason,omitempty"`
+}
+
+type ReviewAccessRequestPayload struct {
+	ClientMutationID *string                `json:"clientMutationId,omitempty"`
+	AccessRequest    *gateway.AccessRequest `json:"accessRequest"`
+}
+
+type RevokeClientInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ClientID         string  `json:"clientId"`
+}
+
+type RevokeClientPayload struct {
+	ClientMutationID *string         `json:"clientMutationId,omitempty"`
+	Client           *gateway.Client `json:"client"`
+}
+
+// One patient: the member identifier, or name, birth date and gender (or all).
+type RosterRowInput struct {
+	MemberIdentifier *string         `json:"memberIdentifier,omitempty"`
+	GivenName        *string         `json:"givenName,omitempty"`
+	FamilyName       *string         `json:"familyName,omitempty"`
+	BirthDate        *gateway.Date   `json:"birthDate,omitempty"`
+	Gender           *gateway.Gender `json:"gender,omitempty"`
+	// The row's own period; absent: the roster's.
+	PeriodStart *gateway.Date `json:"periodStart,omitempty"`
+	PeriodEnd   *gateway.Date `json:"periodEnd,omitempty"`
+}
+
+type RotateClientSecretInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ClientID         string  `json:"clientId"`
+	// How long the current secrets keep working, in seconds (default 3600, at most 7 days; 0 ends them now).
+	OverlapSeconds *int `json:"overlapSeconds,omitempty"`
+}
+
+type RotateClientSecretPayload struct {
+	ClientMutationID *string         `json:"clientMutationId,omitempty"`
+	Client           *gateway.Client `json:"client"`
+	// The new secret, shown this once; null on a retried call.
+	ClientSecret *string `json:"clientSecret,omitempty"`
+}
+
+// Stages of the draft to save: each given replaces that stage; absent ones are kept.
+type SaveAccessRequestInput struct {
+	ClientMutationID *string                 `json:"clientMutationId,omitempty"`
+	OrganizationID   string                  `json:"organizationId"`
+	Organization     *OrganizationStageInput `json:"organization,omitempty"`
+	Contacts         *ContactsStageInput     `json:"contacts,omitempty"`
+	Usage            *UsageStageInput        `json:"usage,omitempty"`
+	Attestation      *AttestationStageInput  `json:"attestation,omitempty"`
+}
+
+type SaveAccessRequestPayload struct {
+	ClientMutationID *string                `json:"clientMutationId,omitempty"`
+	AccessRequest    *gateway.AccessRequest `json:"accessRequest"`
+}
+
+// Neither given: the client's keys are cleared.
+type SetClientJwksInput struct {
+	ClientMutationID *string         `json:"clientMutationId,omitempty"`
+	ClientID         string          `json:"clientId"`
+	Jwks             json.RawMessage `json:"jwks,omitempty"`
+	JwksURL          *string         `json:"jwksUrl,omitempty"`
+}
+
+type SetClientJwksPayload struct {
+	ClientMutationID *string         `json:"clientMutationId,omitempty"`
+	Client           *gateway.Client `json:"client"`
+}
+
+type SetOrganizationInNetworkInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	OrganizationID   string  `json:"organizationId"`
+	InNetwork        bool    `json:"inNetwork"`
+}
+
+type SetOrganizationInNetworkPayload struct {
+	ClientMutationID *string               `json:"clientMutationId,omitempty"`
+	Organization     *gateway.Organization `json:"organization"`
+}
+
+type SetProviderAccessOptOutInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	MemberID         string  `json:"memberId"`
+	// true: stop sharing; false: share again.
+	OptedOut    bool                    `json:"optedOut"`
+	RequestedBy gateway.OptOutRequester `json:"requestedBy"`
+	// Required when a personal representative asks.
+	RepresentativeName *string `json:"representativeName,omitempty"`
+}
+
+type SetProviderAccessOptOutPayload struct {
+	ClientMutationID *string                       `json:"clientMutationId,omitempty"`
+	OptOut           *gateway.ProviderAccessOptOut `json:"optOut"`
+}
+
+type SubmitAccessRequestInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	AccessRequestID  string  `json:"accessRequestId"`
+}
+
+type SubmitAccessRequestPayload struct {
+	ClientMutationID *string                `json:"clientMutationId,omitempty"`
+	AccessRequest    *gateway.AccessRequest `json:"accessRequest"`
+}
+
+type SubmitRosterInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	OrganizationID   string  `json:"organizationId"`
+	// People: PRODUCTION when absent; API clients: their own environment.
+	Environment *gateway.Environment `json:"environment,omitempty"`
+	PeriodStart gateway.Date         `json:"periodStart"`
+	PeriodEnd   *gateway.Date        `json:"periodEnd,omitempty"`
+	Rows        []*RosterRowInput    `json:"rows"`
+}
+
+type SubmitRosterPayload struct {
+	ClientMutationID *string         `json:"clientMutationId,omitempty"`
+	Roster           *gateway.Roster `json:"roster"`
+}
+
+type UsageStageInput struct {
+	IntendedUse           *string  `json:"intendedUse,omitempty"`
+	ResourceTypes         []string `json:"resourceTypes,omitempty"`
+	ExpectedMembers       *int     `json:"expectedMembers,omitempty"`
+	TreatmentRelationship *string  `json:"treatmentRelationship,omitempty"`
+}
+
 // The authenticated caller.
 type Viewer struct {
 	Kind auth.Kind `json:"kind"`
@@ -128,4 +466,12 @@ type Viewer struct {
 	AccessType *gateway.AccessType `json:"accessType,omitempty"`
 	// API clients only: which data set the client reads.
 	Environment *gateway.Environment `json:"environment,omitempty"`
+	// The signed-in person (people and operators).
+	Person *gateway.User `json:"person,omitempty"`
+	// The person's organization, or the API client's.
+	Organization *gateway.Organization `json:"organization,omitempty"`
+	// The person's role in their organization.
+	Role *gateway.UserRole `json:"role,omitempty"`
+	// What the person may do next in the portal, most pressing first.
+	NextSteps []gateway.NextStep `json:"nextSteps"`
 }
