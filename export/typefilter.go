@@ -69,15 +69,15 @@ func isDateParam(p string) bool {
 func parseTypeFilter(s string) (typeFilter, error) {
 	typ, query, ok := strings.Cut(s, "?")
 	if !ok || typ == "" || query == "" {
-		return typeFilter{}, fmt.Errorf("_typeFilter %q is not a FHIR query of the form Type?param=value", s)
+		return typeFilter{}, fmt.Errorf("_typeFilter %s is not a FHIR query of the form Type?param=value", clip(s))
 	}
 	allowed, ok := filterParams[typ]
 	if !ok {
-		return typeFilter{}, fmt.Errorf("_typeFilter on %s is not supported", typ)
+		return typeFilter{}, fmt.Errorf("_typeFilter on %s is not supported", clip(typ))
 	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return typeFilter{}, fmt.Errorf("_typeFilter %q: malformed query", s)
+		return typeFilter{}, fmt.Errorf("_typeFilter %s: malformed query", clip(s))
 	}
 	f := typeFilter{resourceType: typ}
 	keys := make([]string, 0, len(q))
@@ -87,7 +87,7 @@ func parseTypeFilter(s string) (typeFilter, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if !slices.Contains(allowed, k) {
-			return typeFilter{}, fmt.Errorf("_typeFilter: search parameter %q of %s is not supported (supported: %s)", k, typ, strings.Join(allowed, ", "))
+			return typeFilter{}, fmt.Errorf("_typeFilter: search parameter %s of %s is not supported (supported: %s)", clip(k), typ, strings.Join(allowed, ", "))
 		}
 		for _, raw := range q[k] { // a repeated parameter: AND
 			c := clause{param: k}
@@ -144,9 +144,9 @@ func parseFilterValue(typ, param, v string) (filterValue, error) {
 	}
 	switch {
 	case param == "type" && !slices.Contains([]string{"institutional", "oral", "pharmacy", "professional", "vision"}, fv.code):
-		return fv, fmt.Errorf("_typeFilter: type %q of %s is not a claim-type code", fv.code, typ)
+		return fv, fmt.Errorf("_typeFilter: type %s of %s is not a claim-type code", clip(fv.code), typ)
 	case param == "use" && fv.code != "claim" && fv.code != "preauthorization":
-		return fv, fmt.Errorf("_typeFilter: use %q of %s is not claim or preauthorization", fv.code, typ)
+		return fv, fmt.Errorf("_typeFilter: use %s of %s is not claim or preauthorization", clip(fv.code), typ)
 	}
 	return fv, nil
 }
@@ -167,7 +167,7 @@ func dateRange(v string) (lo, hi time.Time, err error) {
 			return t, f.next(t), nil
 		}
 	}
-	return lo, hi, fmt.Errorf("%q is not a FHIR date or instant", v)
+	return lo, hi, fmt.Errorf("%s is not a FHIR date or instant", clip(v))
 }
 
 // matchDate reports whether a resource whose value covers [lo, hi) matches

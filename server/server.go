@@ -147,7 +147,8 @@ func (s *Server) NewHandler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics.handler())
 
 	var h http.Handler = mux
-	h = s.Metrics.instrument(h) // innermost: sees the route pattern the mux sets
+	h = s.rateLimit(h)          // per-client token bucket on /graphql and /fhir/ (needs the principal)
+	h = s.Metrics.instrument(h) // sees the route pattern the mux sets
 	h = s.Auth.Middleware(h)    // bearer token → auth.Principal in the context, when valid
 	h = s.recoverPanics(h)
 	h = cors(s.Config.CORSAllowedOrigins, h)
