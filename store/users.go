@@ -31,7 +31,8 @@ RETURNING ` + userColumns
 
 // UserFromSignIn returns the user signed in as (issuer, subject), creating
 // it on first sign-in and keeping its email and name as the identity
-// provider last said.
+// provider last said. A person without an organization joins the one that
+// invited their (verified) email.
 func (db *DB) UserFromSignIn(ctx context.Context, issuer, subject, email, name string) (gateway.User, error) {
 	var row struct {
 		gateway.User
@@ -39,12 +40,14 @@ func (db *DB) UserFromSignIn(ctx context.Context, issuer, subject, email, name s
 	}
 	err := db.GetContext(ctx, &row, userSignInSQL, issuer, subject, email, name)
 	if err == nil && !row.Stale {
-		return row.User, nil
+		return db.AcceptInvitations(ctx, row.User)
 	}
 	if err = notFound(err); err != nil && gateway.ErrorCode(err) != gateway.CodeNotFound {
 		return gateway.User{}, err
 	}
 	var u gateway.User
-	err = db.GetContext(ctx, &u, upsertUserSQL, issuer, subject, email, name)
-	return u, err
+	if err = db.GetContext(ctx, &u, upsertUserSQL, issuer, subject, email, name); err != nil {
+		return u, err
+	}
+	return db.AcceptInvitations(ctx, u)
 }
