@@ -74,12 +74,15 @@ const (
 	RightConfirmRoster           Right = "confirmRosterMatch"
 	RightReadOutbox              Right = "readOutbox"
 	RightReadAttributionGroups   Right = "readAttributionGroups"
+	RightReadImportRuns          Right = "readImportRuns"
+	RightReadAuditEvents         Right = "readAuditEvents"
 )
 
 // operatorOnly are the rights of payer operators alone.
 var operatorOnly = []Right{
 	RightListOrganizations, RightReviewAccessRequest, RightSetInNetwork,
 	RightBindPatientAccessClient, RightManageAttribution, RightConfirmRoster, RightReadOutbox,
+	RightReadImportRuns, RightReadAuditEvents,
 }
 
 // refuse is a FORBIDDEN answer with a client-safe reason.

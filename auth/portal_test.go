@@ -95,6 +95,8 @@ func TestCan(t *testing.T) {
 		RightConfirmRoster:           cases(forbidden, forbidden, forbidden, forbidden, ok, forbidden, forbidden, notFound),
 		RightReadOutbox:              cases(forbidden, forbidden, forbidden, forbidden, ok, forbidden, forbidden, notFound),
 		RightReadAttributionGroups:   cases(ok, ok, notFound, notFound, ok, ok, ok, notFound),
+		RightReadImportRuns:          cases(forbidden, forbidden, forbidden, forbidden, ok, forbidden, forbidden, notFound),
+		RightReadAuditEvents:         cases(forbidden, forbidden, forbidden, forbidden, ok, forbidden, forbidden, notFound),
 	}
 	for right, rows := range tests {
 		for _, r := range rows {

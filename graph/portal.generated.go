@@ -44,6 +44,8 @@ type MutationResolver interface {
 	SubmitRoster(ctx context.Context, input model.SubmitRosterInput) (*model.SubmitRosterPayload, error)
 	ConfirmRosterMatch(ctx context.Context, input model.ConfirmRosterMatchInput) (*model.ConfirmRosterMatchPayload, error)
 	SetProviderAccessOptOut(ctx context.Context, input model.SetProviderAccessOptOutInput) (*model.SetProviderAccessOptOutPayload, error)
+	StartBulkExport(ctx context.Context, input model.StartBulkExportInput) (*model.StartBulkExportPayload, error)
+	CancelBulkExport(ctx context.Context, input model.CancelBulkExportInput) (*model.CancelBulkExportPayload, error)
 }
 type OrganizationResolver interface {
 	AccessRequest(ctx context.Context, obj *gateway.Organization) (*gateway.AccessRequest, error)
@@ -78,6 +80,20 @@ func (ec *executionContext) field_Mutation_bindPatientAccessClient_args(ctx cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.BindPatientAccessClientInput, error) {
 			return ec.unmarshalNBindPatientAccessClientInput2exampleᚗcomᚋgatewayᚋgraphᚋmodelᚐBindPatientAccessClientInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelBulkExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CancelBulkExportInput, error) {
+			return ec.unmarshalNCancelBulkExportInput2exampleᚗcomᚋgatewayᚋgraphᚋmodelᚐCancelBulkExportInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -246,6 +262,20 @@ func (ec *executionContext) field_Mutation_setProviderAccessOptOut_args(ctx cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetProviderAccessOptOutInput, error) {
 			return ec.unmarshalNSetProviderAccessOptOutInput2exampleᚗcomᚋgatewayᚋgraphᚋmodelᚐSetProviderAccessOptOutInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startBulkExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.StartBulkExportInput, error) {
+			return ec.unmarshalNStartBulkExportInput2exampleᚗcomᚋgatewayᚋgraphᚋmodelᚐStartBulkExportInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2346,6 +2376,94 @@ func (ec *executionContext) fieldContext_Mutation_setProviderAccessOptOut(ctx co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setProviderAccessOptOut_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startBulkExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startBulkExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartBulkExport(ctx, fc.Args["input"].(model.StartBulkExportInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StartBulkExportPayload) graphql.Marshaler {
+			return ec.marshalNStartBulkExportPayload2ᚖexampleᚗcomᚋgatewayᚋgraphᚋmodelᚐStartBulkExportPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startBulkExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StartBulkExportPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startBulkExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelBulkExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelBulkExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelBulkExport(ctx, fc.Args["input"].(model.CancelBulkExportInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CancelBulkExportPayload) graphql.Marshaler {
+			return ec.marshalNCancelBulkExportPayload2ᚖexampleᚗcomᚋgatewayᚋgraphᚋmodelᚐCancelBulkExportPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelBulkExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CancelBulkExportPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelBulkExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6591,6 +6709,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 				return ec._Mutation_setProviderAccessOptOut(ctx, field)
 			})
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "startBulkExport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startBulkExport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelBulkExport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelBulkExport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

@@ -25,9 +25,12 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	AccessRequest() AccessRequestResolver
 	Attribution() AttributionResolver
+	AuditEvent() AuditEventResolver
+	BulkExportJob() BulkExportJobResolver
 	Claim() ClaimResolver
 	Client() ClientResolver
 	ClinicalResource() ClinicalResourceResolver
+	ImportRun() ImportRunResolver
 	Member() MemberResolver
 	Mutation() MutationResolver
 	Organization() OrganizationResolver
@@ -120,9 +123,75 @@ type ComplexityRoot struct {
 		OrganizationID func(childComplexity int) int
 	}
 
+	AuditEvent struct {
+		At             func(childComplexity int) int
+		Environment    func(childComplexity int) int
+		ExportJobID    func(childComplexity int) int
+		ID             func(childComplexity int) int
+		MemberID       func(childComplexity int) int
+		Operation      func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+		Outcome        func(childComplexity int) int
+		PrincipalID    func(childComplexity int) int
+		PrincipalKind  func(childComplexity int) int
+		RequestID      func(childComplexity int) int
+		Resources      func(childComplexity int) int
+	}
+
+	AuditEventConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AuditEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	BindPatientAccessClientPayload struct {
 		Client           func(childComplexity int) int
 		ClientMutationID func(childComplexity int) int
+	}
+
+	BulkExportFile struct {
+		Count func(childComplexity int) int
+		Type  func(childComplexity int) int
+		URL   func(childComplexity int) int
+	}
+
+	BulkExportJob struct {
+		CompletedAt     func(childComplexity int) int
+		Error           func(childComplexity int) int
+		Errors          func(childComplexity int) int
+		ExpiresAt       func(childComplexity int) int
+		ExportType      func(childComplexity int) int
+		GroupID         func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Output          func(childComplexity int) int
+		Progress        func(childComplexity int) int
+		ReceivedAt      func(childComplexity int) int
+		Since           func(childComplexity int) int
+		StartedAt       func(childComplexity int) int
+		Status          func(childComplexity int) int
+		StatusURL       func(childComplexity int) int
+		TransactionTime func(childComplexity int) int
+		Types           func(childComplexity int) int
+		Until           func(childComplexity int) int
+	}
+
+	BulkExportJobConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	BulkExportJobEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CancelBulkExportPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Job              func(childComplexity int) int
 	}
 
 	Claim struct {
@@ -347,6 +416,38 @@ type ComplexityRoot struct {
 		Message func(childComplexity int) int
 	}
 
+	ImportRun struct {
+		Counts       func(childComplexity int) int
+		Error        func(childComplexity int) int
+		Files        func(childComplexity int) int
+		FinishedAt   func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		Outcome      func(childComplexity int) int
+		ReplaceScope func(childComplexity int) int
+		StartedAt    func(childComplexity int) int
+		StartedBy    func(childComplexity int) int
+	}
+
+	ImportRunConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ImportRunCount struct {
+		Ended     func(childComplexity int) int
+		Loaded    func(childComplexity int) int
+		Rejected  func(childComplexity int) int
+		Type      func(childComplexity int) int
+		Unchanged func(childComplexity int) int
+	}
+
+	ImportRunEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Invitation struct {
 		AcceptedAt func(childComplexity int) int
 		CreatedAt  func(childComplexity int) int
@@ -400,6 +501,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AttributeMember          func(childComplexity int, input model.AttributeMemberInput) int
 		BindPatientAccessClient  func(childComplexity int, input model.BindPatientAccessClientInput) int
+		CancelBulkExport         func(childComplexity int, input model.CancelBulkExportInput) int
 		ConfirmRosterMatch       func(childComplexity int, input model.ConfirmRosterMatchInput) int
 		CreateClient             func(childComplexity int, input model.CreateClientInput) int
 		EndAttribution           func(childComplexity int, input model.EndAttributionInput) int
@@ -412,6 +514,7 @@ type ComplexityRoot struct {
 		SetClientJwks            func(childComplexity int, input model.SetClientJwksInput) int
 		SetOrganizationInNetwork func(childComplexity int, input model.SetOrganizationInNetworkInput) int
 		SetProviderAccessOptOut  func(childComplexity int, input model.SetProviderAccessOptOutInput) int
+		StartBulkExport          func(childComplexity int, input model.StartBulkExportInput) int
 		SubmitAccessRequest      func(childComplexity int, input model.SubmitAccessRequestInput) int
 		SubmitRoster             func(childComplexity int, input model.SubmitRosterInput) int
 	}
@@ -540,9 +643,13 @@ type ComplexityRoot struct {
 		AccessRequest        func(childComplexity int, id string) int
 		AccessRequests       func(childComplexity int, first *int, after *string, status *gateway.AccessRequestStatus) int
 		AttributionGroups    func(childComplexity int, organizationID *string) int
+		AuditEvents          func(childComplexity int, first *int, after *string, filter *model.AuditEventFilter) int
+		BulkExportJob        func(childComplexity int, id string) int
+		BulkExportJobs       func(childComplexity int, first *int, after *string) int
 		Client               func(childComplexity int, id string) int
 		Clients              func(childComplexity int, first *int, after *string, filter *model.ClientFilter) int
 		EducationalMaterials func(childComplexity int, audience *gateway.Audience, language *string) int
+		ImportRuns           func(childComplexity int, first *int, after *string) int
 		Member               func(childComplexity int, id string) int
 		Members              func(childComplexity int, first *int, after *string, filter *model.MemberFilter) int
 		Organization         func(childComplexity int, id string) int
@@ -622,6 +729,11 @@ type ComplexityRoot struct {
 	SetProviderAccessOptOutPayload struct {
 		ClientMutationID func(childComplexity int) int
 		OptOut           func(childComplexity int) int
+	}
+
+	StartBulkExportPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Job              func(childComplexity int) int
 	}
 
 	SubmitAccessRequestPayload struct {
@@ -974,6 +1086,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AttributionGroup.OrganizationID(childComplexity), true
 
+	case "AuditEvent.at":
+		if e.ComplexityRoot.AuditEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.At(childComplexity), true
+	case "AuditEvent.environment":
+		if e.ComplexityRoot.AuditEvent.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Environment(childComplexity), true
+	case "AuditEvent.exportJobId":
+		if e.ComplexityRoot.AuditEvent.ExportJobID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ExportJobID(childComplexity), true
+	case "AuditEvent.id":
+		if e.ComplexityRoot.AuditEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ID(childComplexity), true
+	case "AuditEvent.memberId":
+		if e.ComplexityRoot.AuditEvent.MemberID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.MemberID(childComplexity), true
+	case "AuditEvent.operation":
+		if e.ComplexityRoot.AuditEvent.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Operation(childComplexity), true
+	case "AuditEvent.organizationId":
+		if e.ComplexityRoot.AuditEvent.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.OrganizationID(childComplexity), true
+	case "AuditEvent.outcome":
+		if e.ComplexityRoot.AuditEvent.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Outcome(childComplexity), true
+	case "AuditEvent.principalId":
+		if e.ComplexityRoot.AuditEvent.PrincipalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.PrincipalID(childComplexity), true
+	case "AuditEvent.principalKind":
+		if e.ComplexityRoot.AuditEvent.PrincipalKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.PrincipalKind(childComplexity), true
+	case "AuditEvent.requestId":
+		if e.ComplexityRoot.AuditEvent.RequestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.RequestID(childComplexity), true
+	case "AuditEvent.resources":
+		if e.ComplexityRoot.AuditEvent.Resources == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Resources(childComplexity), true
+
+	case "AuditEventConnection.edges":
+		if e.ComplexityRoot.AuditEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.Edges(childComplexity), true
+	case "AuditEventConnection.pageInfo":
+		if e.ComplexityRoot.AuditEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.PageInfo(childComplexity), true
+
+	case "AuditEventEdge.cursor":
+		if e.ComplexityRoot.AuditEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Cursor(childComplexity), true
+	case "AuditEventEdge.node":
+		if e.ComplexityRoot.AuditEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
 	case "BindPatientAccessClientPayload.client":
 		if e.ComplexityRoot.BindPatientAccessClientPayload.Client == nil {
 			break
@@ -986,6 +1197,167 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BindPatientAccessClientPayload.ClientMutationID(childComplexity), true
+
+	case "BulkExportFile.count":
+		if e.ComplexityRoot.BulkExportFile.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportFile.Count(childComplexity), true
+	case "BulkExportFile.type":
+		if e.ComplexityRoot.BulkExportFile.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportFile.Type(childComplexity), true
+	case "BulkExportFile.url":
+		if e.ComplexityRoot.BulkExportFile.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportFile.URL(childComplexity), true
+
+	case "BulkExportJob.completedAt":
+		if e.ComplexityRoot.BulkExportJob.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.CompletedAt(childComplexity), true
+	case "BulkExportJob.error":
+		if e.ComplexityRoot.BulkExportJob.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.Error(childComplexity), true
+	case "BulkExportJob.errors":
+		if e.ComplexityRoot.BulkExportJob.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.Errors(childComplexity), true
+	case "BulkExportJob.expiresAt":
+		if e.ComplexityRoot.BulkExportJob.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.ExpiresAt(childComplexity), true
+	case "BulkExportJob.exportType":
+		if e.ComplexityRoot.BulkExportJob.ExportType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.ExportType(childComplexity), true
+	case "BulkExportJob.groupId":
+		if e.ComplexityRoot.BulkExportJob.GroupID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.GroupID(childComplexity), true
+	case "BulkExportJob.id":
+		if e.ComplexityRoot.BulkExportJob.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.ID(childComplexity), true
+	case "BulkExportJob.output":
+		if e.ComplexityRoot.BulkExportJob.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.Output(childComplexity), true
+	case "BulkExportJob.progress":
+		if e.ComplexityRoot.BulkExportJob.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.Progress(childComplexity), true
+	case "BulkExportJob.receivedAt":
+		if e.ComplexityRoot.BulkExportJob.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.ReceivedAt(childComplexity), true
+	case "BulkExportJob.since":
+		if e.ComplexityRoot.BulkExportJob.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.Since(childComplexity), true
+	case "BulkExportJob.startedAt":
+		if e.ComplexityRoot.BulkExportJob.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.StartedAt(childComplexity), true
+	case "BulkExportJob.status":
+		if e.ComplexityRoot.BulkExportJob.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.Status(childComplexity), true
+	case "BulkExportJob.statusUrl":
+		if e.ComplexityRoot.BulkExportJob.StatusURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.StatusURL(childComplexity), true
+	case "BulkExportJob.transactionTime":
+		if e.ComplexityRoot.BulkExportJob.TransactionTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.TransactionTime(childComplexity), true
+	case "BulkExportJob.types":
+		if e.ComplexityRoot.BulkExportJob.Types == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.Types(childComplexity), true
+	case "BulkExportJob.until":
+		if e.ComplexityRoot.BulkExportJob.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJob.Until(childComplexity), true
+
+	case "BulkExportJobConnection.edges":
+		if e.ComplexityRoot.BulkExportJobConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJobConnection.Edges(childComplexity), true
+	case "BulkExportJobConnection.pageInfo":
+		if e.ComplexityRoot.BulkExportJobConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJobConnection.PageInfo(childComplexity), true
+
+	case "BulkExportJobEdge.cursor":
+		if e.ComplexityRoot.BulkExportJobEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJobEdge.Cursor(childComplexity), true
+	case "BulkExportJobEdge.node":
+		if e.ComplexityRoot.BulkExportJobEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkExportJobEdge.Node(childComplexity), true
+
+	case "CancelBulkExportPayload.clientMutationId":
+		if e.ComplexityRoot.CancelBulkExportPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelBulkExportPayload.ClientMutationID(childComplexity), true
+	case "CancelBulkExportPayload.job":
+		if e.ComplexityRoot.CancelBulkExportPayload.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelBulkExportPayload.Job(childComplexity), true
 
 	case "Claim.billingOrganizationId":
 		if e.ComplexityRoot.Claim.BillingOrganizationID == nil {
@@ -1911,6 +2283,130 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FieldProblem.Message(childComplexity), true
 
+	case "ImportRun.counts":
+		if e.ComplexityRoot.ImportRun.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.Counts(childComplexity), true
+	case "ImportRun.error":
+		if e.ComplexityRoot.ImportRun.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.Error(childComplexity), true
+	case "ImportRun.files":
+		if e.ComplexityRoot.ImportRun.Files == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.Files(childComplexity), true
+	case "ImportRun.finishedAt":
+		if e.ComplexityRoot.ImportRun.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.FinishedAt(childComplexity), true
+	case "ImportRun.id":
+		if e.ComplexityRoot.ImportRun.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.ID(childComplexity), true
+	case "ImportRun.kind":
+		if e.ComplexityRoot.ImportRun.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.Kind(childComplexity), true
+	case "ImportRun.outcome":
+		if e.ComplexityRoot.ImportRun.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.Outcome(childComplexity), true
+	case "ImportRun.replaceScope":
+		if e.ComplexityRoot.ImportRun.ReplaceScope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.ReplaceScope(childComplexity), true
+	case "ImportRun.startedAt":
+		if e.ComplexityRoot.ImportRun.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.StartedAt(childComplexity), true
+	case "ImportRun.startedBy":
+		if e.ComplexityRoot.ImportRun.StartedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRun.StartedBy(childComplexity), true
+
+	case "ImportRunConnection.edges":
+		if e.ComplexityRoot.ImportRunConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunConnection.Edges(childComplexity), true
+	case "ImportRunConnection.pageInfo":
+		if e.ComplexityRoot.ImportRunConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunConnection.PageInfo(childComplexity), true
+	case "ImportRunConnection.totalCount":
+		if e.ComplexityRoot.ImportRunConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunConnection.TotalCount(childComplexity), true
+
+	case "ImportRunCount.ended":
+		if e.ComplexityRoot.ImportRunCount.Ended == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunCount.Ended(childComplexity), true
+	case "ImportRunCount.loaded":
+		if e.ComplexityRoot.ImportRunCount.Loaded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunCount.Loaded(childComplexity), true
+	case "ImportRunCount.rejected":
+		if e.ComplexityRoot.ImportRunCount.Rejected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunCount.Rejected(childComplexity), true
+	case "ImportRunCount.type":
+		if e.ComplexityRoot.ImportRunCount.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunCount.Type(childComplexity), true
+	case "ImportRunCount.unchanged":
+		if e.ComplexityRoot.ImportRunCount.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunCount.Unchanged(childComplexity), true
+
+	case "ImportRunEdge.cursor":
+		if e.ComplexityRoot.ImportRunEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunEdge.Cursor(childComplexity), true
+	case "ImportRunEdge.node":
+		if e.ComplexityRoot.ImportRunEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRunEdge.Node(childComplexity), true
+
 	case "Invitation.acceptedAt":
 		if e.ComplexityRoot.Invitation.AcceptedAt == nil {
 			break
@@ -2193,6 +2689,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.BindPatientAccessClient(childComplexity, args["input"].(model.BindPatientAccessClientInput)), true
+	case "Mutation.cancelBulkExport":
+		if e.ComplexityRoot.Mutation.CancelBulkExport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelBulkExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelBulkExport(childComplexity, args["input"].(model.CancelBulkExportInput)), true
 	case "Mutation.confirmRosterMatch":
 		if e.ComplexityRoot.Mutation.ConfirmRosterMatch == nil {
 			break
@@ -2325,6 +2832,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetProviderAccessOptOut(childComplexity, args["input"].(model.SetProviderAccessOptOutInput)), true
+	case "Mutation.startBulkExport":
+		if e.ComplexityRoot.Mutation.StartBulkExport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startBulkExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartBulkExport(childComplexity, args["input"].(model.StartBulkExportInput)), true
 	case "Mutation.submitAccessRequest":
 		if e.ComplexityRoot.Mutation.SubmitAccessRequest == nil {
 			break
@@ -2863,6 +3381,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AttributionGroups(childComplexity, args["organizationId"].(*string)), true
+	case "Query.auditEvents":
+		if e.ComplexityRoot.Query.AuditEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.AuditEventFilter)), true
+	case "Query.bulkExportJob":
+		if e.ComplexityRoot.Query.BulkExportJob == nil {
+			break
+		}
+
+		args, err := ec.field_Query_bulkExportJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BulkExportJob(childComplexity, args["id"].(string)), true
+	case "Query.bulkExportJobs":
+		if e.ComplexityRoot.Query.BulkExportJobs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_bulkExportJobs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BulkExportJobs(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.client":
 		if e.ComplexityRoot.Query.Client == nil {
 			break
@@ -2896,6 +3447,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.EducationalMaterials(childComplexity, args["audience"].(*gateway.Audience), args["language"].(*string)), true
+	case "Query.importRuns":
+		if e.ComplexityRoot.Query.ImportRuns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_importRuns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ImportRuns(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
 	case "Query.member":
 		if e.ComplexityRoot.Query.Member == nil {
@@ -3237,6 +3799,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetProviderAccessOptOutPayload.OptOut(childComplexity), true
 
+	case "StartBulkExportPayload.clientMutationId":
+		if e.ComplexityRoot.StartBulkExportPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartBulkExportPayload.ClientMutationID(childComplexity), true
+	case "StartBulkExportPayload.job":
+		if e.ComplexityRoot.StartBulkExportPayload.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartBulkExportPayload.Job(childComplexity), true
+
 	case "SubmitAccessRequestPayload.accessRequest":
 		if e.ComplexityRoot.SubmitAccessRequestPayload.AccessRequest == nil {
 			break
@@ -3386,7 +3961,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AddressInput", ec.unmarshalInputAddressInput),
 			graphql.NewInputUnmarshaler("AttestationStageInput", ec.unmarshalInputAttestationStageInput),
 			graphql.NewInputUnmarshaler("AttributeMemberInput", ec.unmarshalInputAttributeMemberInput),
+			graphql.NewInputUnmarshaler("AuditEventFilter", ec.unmarshalInputAuditEventFilter),
 			graphql.NewInputUnmarshaler("BindPatientAccessClientInput", ec.unmarshalInputBindPatientAccessClientInput),
+			graphql.NewInputUnmarshaler("CancelBulkExportInput", ec.unmarshalInputCancelBulkExportInput),
 			graphql.NewInputUnmarshaler("ClaimFilter", ec.unmarshalInputClaimFilter),
 			graphql.NewInputUnmarshaler("ClientFilter", ec.unmarshalInputClientFilter),
 			graphql.NewInputUnmarshaler("ClinicalFilter", ec.unmarshalInputClinicalFilter),
@@ -3411,6 +3988,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SetClientJwksInput", ec.unmarshalInputSetClientJwksInput),
 			graphql.NewInputUnmarshaler("SetOrganizationInNetworkInput", ec.unmarshalInputSetOrganizationInNetworkInput),
 			graphql.NewInputUnmarshaler("SetProviderAccessOptOutInput", ec.unmarshalInputSetProviderAccessOptOutInput),
+			graphql.NewInputUnmarshaler("StartBulkExportInput", ec.unmarshalInputStartBulkExportInput),
 			graphql.NewInputUnmarshaler("SubmitAccessRequestInput", ec.unmarshalInputSubmitAccessRequestInput),
 			graphql.NewInputUnmarshaler("SubmitRosterInput", ec.unmarshalInputSubmitRosterInput),
 			graphql.NewInputUnmarshaler("UsageStageInput", ec.unmarshalInputUsageStageInput),
@@ -3799,6 +4377,261 @@ enum AttributionSource {
   OPERATOR
   ROSTER
   SANDBOX
+}
+`, BuiltIn: false},
+	{Name: "../schema/operations.graphqls", Input: `# Operations: bulk export over GraphQL (the same jobs as the FHIR Bulk Data
+# endpoints: a job id here is the FHIR bulk status id), and the payer's
+# operational records for operators: import runs and the audit trail of
+# member reads (DESIGN.md §4, §5).
+
+extend type Query {
+  """
+  A bulk export job of the caller's organization, in any status (cancelled
+  and expired ones included). NOT_FOUND when it does not exist or is not the
+  caller's: the two are indistinguishable.
+  """
+  bulkExportJob(id: ID!): BulkExportJob
+  """
+  The bulk export jobs of the caller's organization and environment, newest
+  first; ` + "`" + `first` + "`" + ` is 20 by default and at most 100. Empty for callers that
+  cannot export (everyone but Provider Access clients).
+  """
+  bulkExportJobs(first: Int, after: String): BulkExportJobConnection!
+  "Runs of the ` + "`" + `import` + "`" + ` command, newest first (operators only)."
+  importRuns(first: Int, after: String): ImportRunConnection!
+  """
+  The audit trail of member data reads (one event per member and request),
+  newest first (operators only). The trail is append-only: nothing changes
+  or deletes an event.
+  """
+  auditEvents(first: Int, after: String, filter: AuditEventFilter): AuditEventConnection!
+}
+
+extend type Mutation {
+  """
+  Start a bulk export of FHIR R4 NDJSON for the caller's attributed members
+  (Provider Access clients): the same job as the FHIR kick-off
+  (` + "`" + `Group/{id}/$davinci-data-export` + "`" + `), polled with ` + "`" + `bulkExportJob` + "`" + ` or at
+  ` + "`" + `statusUrl` + "`" + `. Errors: FORBIDDEN (not a Provider Access client, organization
+  not in-network, a type outside the token's scopes), NOT_FOUND (a group
+  that is not the caller's), BAD_USER_INPUT (with the input field in
+  ` + "`" + `extensions.field` + "`" + `), RATE_LIMITED (the same export already in flight, or
+  too many jobs of the organization in flight).
+  """
+  startBulkExport(input: StartBulkExportInput!): StartBulkExportPayload!
+  """
+  Cancel a job in flight, or delete a completed one: its files are removed,
+  the FHIR status URL answers 404 from then on, and ` + "`" + `bulkExportJob` + "`" + ` shows it
+  CANCELLED. NOT_FOUND for a job already cancelled or expired, and for
+  anyone else's.
+  """
+  cancelBulkExport(input: CancelBulkExportInput!): CancelBulkExportPayload!
+}
+
+# Bulk export
+
+"Da Vinci PDex export types (the canonicals hl7.fhir.us.davinci-pdex#provider-download, …)."
+enum ExportType {
+  "Everything within the window (the default)."
+  PROVIDER_DOWNLOAD
+  "What changed since ` + "`" + `since` + "`" + `, or since the organization's last completed export of the group."
+  PROVIDER_DELTA
+  "The state as of ` + "`" + `until` + "`" + ` (or now)."
+  PROVIDER_SNAPSHOT
+}
+
+enum BulkExportStatus {
+  QUEUED
+  RUNNING
+  COMPLETED
+  FAILED
+  "Cancelled or deleted by its owner."
+  CANCELLED
+}
+
+input StartBulkExportInput {
+  clientMutationId: String
+  "The attribution group (FHIR Group.id, AttributionGroup.id); absent: all members attributed to the caller's organization."
+  groupId: ID
+  "FHIR resource type names (e.g. ExplanationOfBenefit); absent: every type the token allows."
+  types: [String!]
+  "Only resources changed at or after this instant (_since)."
+  since: DateTime
+  "Only resources changed before this instant (_until)."
+  until: DateTime
+  "FHIR queries narrowing a type (_typeFilter), e.g. ` + "`" + `ExplanationOfBenefit?type=pharmacy` + "`" + `."
+  typeFilters: [String!]
+  exportType: ExportType
+  "Only these members (Patient.id) of the group; each must be one."
+  patientIds: [ID!]
+}
+
+type StartBulkExportPayload {
+  clientMutationId: String
+  job: BulkExportJob
+}
+
+input CancelBulkExportInput {
+  clientMutationId: String
+  id: ID!
+}
+
+type CancelBulkExportPayload {
+  clientMutationId: String
+  "The job, now CANCELLED."
+  job: BulkExportJob
+}
+
+type BulkExportJob {
+  "The FHIR bulk status id."
+  id: ID!
+  status: BulkExportStatus!
+  exportType: ExportType!
+  "The attribution group; null: all members attributed to the organization."
+  groupId: ID
+  "The resource types exported."
+  types: [String!]! @goField(forceResolver: true)
+  "The effective lower bound (for PROVIDER_DELTA without since, the previous export's transactionTime)."
+  since: DateTime @goField(forceResolver: true)
+  until: DateTime @goField(forceResolver: true)
+  receivedAt: DateTime!
+  startedAt: DateTime
+  completedAt: DateTime
+  "The instant the export's data is current as of (FHIR Bulk Data transactionTime)."
+  transactionTime: DateTime
+  "The share of members done, 0 to 1."
+  progress: Float!
+  "The FHIR Bulk Data status URL of the job."
+  statusUrl: String! @goField(forceResolver: true)
+  "The NDJSON files, when COMPLETED (until the files expire); empty otherwise."
+  output: [BulkExportFile!]! @goField(forceResolver: true)
+  "The OperationOutcome NDJSON files, when COMPLETED (until the files expire); empty otherwise."
+  errors: [BulkExportFile!]! @goField(forceResolver: true)
+  "When the files are deleted."
+  expiresAt: DateTime
+  "Why the job failed; null unless FAILED."
+  error: String @goField(forceResolver: true)
+}
+
+"One file of a completed export, as in the FHIR manifest; download it with a token of the organization."
+type BulkExportFile {
+  type: String!
+  url: String!
+  count: Int!
+}
+
+type BulkExportJobConnection {
+  edges: [BulkExportJobEdge!]!
+  pageInfo: PageInfo!
+}
+
+type BulkExportJobEdge {
+  cursor: String!
+  node: BulkExportJob!
+}
+
+# Import runs
+
+enum ImportOutcome {
+  RUNNING
+  SUCCEEDED
+  "An error, or more rejects than --max-rejects allowed."
+  FAILED
+}
+
+"One run of the ` + "`" + `import` + "`" + ` command."
+type ImportRun {
+  id: ID!
+  "fhir, attribution or optout."
+  kind: String!
+  files: [String!]!
+  startedBy: String!
+  startedAt: DateTime!
+  finishedAt: DateTime
+  "Line counts by resource type (fhir) or kind (attribution, optout)."
+  counts: [ImportRunCount!]! @goField(forceResolver: true)
+  outcome: ImportOutcome!
+  "What --replace-scope named, e.g. organization=1234567893."
+  replaceScope: String!
+  "Why it failed."
+  error: String!
+}
+
+type ImportRunCount {
+  "A FHIR resource type, or attribution / optout."
+  type: String!
+  "Inserted or changed."
+  loaded: Int!
+  "Already stored exactly so."
+  unchanged: Int!
+  "Written to the rejects file."
+  rejected: Int!
+  "Attributions ended by --replace-scope."
+  ended: Int!
+}
+
+type ImportRunConnection {
+  edges: [ImportRunEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type ImportRunEdge {
+  cursor: String!
+  node: ImportRun!
+}
+
+# Audit events
+
+enum AuditOutcome {
+  SUCCESS
+  "The response carried errors besides data."
+  PARTIAL
+  FAILURE
+}
+
+"One principal's read of one member's data in one request (or export)."
+type AuditEvent {
+  id: ID!
+  at: DateTime!
+  requestId: String!
+  principalKind: PrincipalKind! @goField(forceResolver: true)
+  "The client id or the user id."
+  principalId: String!
+  organizationId: ID
+  environment: Environment
+  "What was done, e.g. ` + "`" + `graphql:query MemberClaims` + "`" + ` or a FHIR export."
+  operation: String!
+  memberId: ID
+  "Resource type → how many were read, e.g. {\"ExplanationOfBenefit\": 12}."
+  resources: JSON!
+  outcome: AuditOutcome!
+  "The export job that read the data, for exports."
+  exportJobId: ID
+}
+
+"Narrows auditEvents; every field given must match."
+input AuditEventFilter {
+  memberId: ID
+  organizationId: ID
+  "A client id or user id."
+  principalId: String
+  "The exact operation."
+  operation: String
+  "Events at or after this instant."
+  from: DateTime
+  "Events before this instant."
+  to: DateTime
+}
+
+type AuditEventConnection {
+  edges: [AuditEventEdge!]!
+  pageInfo: PageInfo!
+}
+
+type AuditEventEdge {
+  cursor: String!
+  node: AuditEvent!
 }
 `, BuiltIn: false},
 	{Name: "../schema/portal.graphqls", Input: `# The developer portal (DESIGN.md §2): organizations and their people,
@@ -4879,6 +5712,56 @@ func (ec *executionContext) childFields_AttributionGroup(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type AttributionGroup", field.Name)
 }
 
+func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditEvent_id(ctx, field)
+	case "at":
+		return ec.fieldContext_AuditEvent_at(ctx, field)
+	case "requestId":
+		return ec.fieldContext_AuditEvent_requestId(ctx, field)
+	case "principalKind":
+		return ec.fieldContext_AuditEvent_principalKind(ctx, field)
+	case "principalId":
+		return ec.fieldContext_AuditEvent_principalId(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_AuditEvent_organizationId(ctx, field)
+	case "environment":
+		return ec.fieldContext_AuditEvent_environment(ctx, field)
+	case "operation":
+		return ec.fieldContext_AuditEvent_operation(ctx, field)
+	case "memberId":
+		return ec.fieldContext_AuditEvent_memberId(ctx, field)
+	case "resources":
+		return ec.fieldContext_AuditEvent_resources(ctx, field)
+	case "outcome":
+		return ec.fieldContext_AuditEvent_outcome(ctx, field)
+	case "exportJobId":
+		return ec.fieldContext_AuditEvent_exportJobId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AuditEventEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_BindPatientAccessClientPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "clientMutationId":
@@ -4887,6 +5770,88 @@ func (ec *executionContext) childFields_BindPatientAccessClientPayload(ctx conte
 		return ec.fieldContext_BindPatientAccessClientPayload_client(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BindPatientAccessClientPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkExportFile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_BulkExportFile_type(ctx, field)
+	case "url":
+		return ec.fieldContext_BulkExportFile_url(ctx, field)
+	case "count":
+		return ec.fieldContext_BulkExportFile_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkExportFile", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkExportJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_BulkExportJob_id(ctx, field)
+	case "status":
+		return ec.fieldContext_BulkExportJob_status(ctx, field)
+	case "exportType":
+		return ec.fieldContext_BulkExportJob_exportType(ctx, field)
+	case "groupId":
+		return ec.fieldContext_BulkExportJob_groupId(ctx, field)
+	case "types":
+		return ec.fieldContext_BulkExportJob_types(ctx, field)
+	case "since":
+		return ec.fieldContext_BulkExportJob_since(ctx, field)
+	case "until":
+		return ec.fieldContext_BulkExportJob_until(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_BulkExportJob_receivedAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_BulkExportJob_startedAt(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_BulkExportJob_completedAt(ctx, field)
+	case "transactionTime":
+		return ec.fieldContext_BulkExportJob_transactionTime(ctx, field)
+	case "progress":
+		return ec.fieldContext_BulkExportJob_progress(ctx, field)
+	case "statusUrl":
+		return ec.fieldContext_BulkExportJob_statusUrl(ctx, field)
+	case "output":
+		return ec.fieldContext_BulkExportJob_output(ctx, field)
+	case "errors":
+		return ec.fieldContext_BulkExportJob_errors(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_BulkExportJob_expiresAt(ctx, field)
+	case "error":
+		return ec.fieldContext_BulkExportJob_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkExportJob", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkExportJobConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_BulkExportJobConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_BulkExportJobConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkExportJobConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkExportJobEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_BulkExportJobEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_BulkExportJobEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkExportJobEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CancelBulkExportPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_CancelBulkExportPayload_clientMutationId(ctx, field)
+	case "job":
+		return ec.fieldContext_CancelBulkExportPayload_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CancelBulkExportPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Claim(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5331,6 +6296,70 @@ func (ec *executionContext) childFields_FieldProblem(ctx context.Context, field 
 		return ec.fieldContext_FieldProblem_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FieldProblem", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ImportRun_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_ImportRun_kind(ctx, field)
+	case "files":
+		return ec.fieldContext_ImportRun_files(ctx, field)
+	case "startedBy":
+		return ec.fieldContext_ImportRun_startedBy(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ImportRun_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_ImportRun_finishedAt(ctx, field)
+	case "counts":
+		return ec.fieldContext_ImportRun_counts(ctx, field)
+	case "outcome":
+		return ec.fieldContext_ImportRun_outcome(ctx, field)
+	case "replaceScope":
+		return ec.fieldContext_ImportRun_replaceScope(ctx, field)
+	case "error":
+		return ec.fieldContext_ImportRun_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportRun", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportRunConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ImportRunConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ImportRunConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ImportRunConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportRunConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportRunCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ImportRunCount_type(ctx, field)
+	case "loaded":
+		return ec.fieldContext_ImportRunCount_loaded(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_ImportRunCount_unchanged(ctx, field)
+	case "rejected":
+		return ec.fieldContext_ImportRunCount_rejected(ctx, field)
+	case "ended":
+		return ec.fieldContext_ImportRunCount_ended(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportRunCount", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportRunEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ImportRunEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ImportRunEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportRunEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Invitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5813,6 +6842,16 @@ func (ec *executionContext) childFields_SetProviderAccessOptOutPayload(ctx conte
 		return ec.fieldContext_SetProviderAccessOptOutPayload_optOut(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetProviderAccessOptOutPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_StartBulkExportPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_StartBulkExportPayload_clientMutationId(ctx, field)
+	case "job":
+		return ec.fieldContext_StartBulkExportPayload_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StartBulkExportPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SubmitAccessRequestPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -7,10 +7,9 @@ import (
 )
 
 // NewConfig returns the executable schema's configuration: the resolvers
-// over db, the @money directive and the field costs of the complexity
-// limit.
-func NewConfig(db *store.DB) graph.Config {
-	cfg := graph.Config{Resolvers: &Resolver{DB: db}}
+// r, the @money directive and the field costs of the complexity limit.
+func NewConfig(r *Resolver) graph.Config {
+	cfg := graph.Config{Resolvers: r}
 	cfg.Directives.Money = Money
 	setComplexity(&cfg.Complexity)
 	return cfg
@@ -57,4 +56,12 @@ func setComplexity(c *graph.ComplexityRoot) {
 	c.Claim.Diagnoses = listCost
 	c.Claim.Procedures = listCost
 	c.PriorAuthorization.Items = listCost
+	c.Query.BulkExportJobs = func(child int, first *int, _ *string) int { return connectionCost(child, first) }
+	c.Query.ImportRuns = func(child int, first *int, _ *string) int { return connectionCost(child, first) }
+	c.Query.AuditEvents = func(child int, first *int, _ *string, _ *model.AuditEventFilter) int {
+		return connectionCost(child, first)
+	}
+	c.BulkExportJob.Output = listCost
+	c.BulkExportJob.Errors = listCost
+	c.ImportRun.Counts = listCost
 }

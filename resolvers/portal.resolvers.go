@@ -105,7 +105,7 @@ func (r *mutationResolver) SetOrganizationInNetwork(ctx context.Context, input m
 func (r *mutationResolver) CreateClient(ctx context.Context, input model.CreateClientInput) (*model.CreateClientPayload, error) {
 	c, err := r.DB.CreatePortalClient(ctx, principal(ctx), store.PortalClient{OrganizationID: input.OrganizationID,
 		Name: input.Name, Description: deref(input.Description), Environment: input.Environment, AccessType: input.AccessType,
-		JWKS: input.Jwks, JWKSURL: deref(input.JwksURL)}, false, mutation(ctx, input.ClientMutationID))
+		JWKS: input.Jwks, JWKSURL: deref(input.JwksURL)}, r.DevMode, mutation(ctx, input.ClientMutationID))
 	if err != nil {
 		return nil, fieldErrors(ctx, err)
 	}
@@ -134,7 +134,7 @@ func (r *mutationResolver) RevokeClient(ctx context.Context, input model.RevokeC
 
 func (r *mutationResolver) SetClientJwks(ctx context.Context, input model.SetClientJwksInput) (*model.SetClientJwksPayload, error) {
 	c, err := r.DB.SetPortalClientJWKS(ctx, principal(ctx), store.ClientKeys{ClientID: input.ClientID, JWKS: input.Jwks,
-		JWKSURL: deref(input.JwksURL)}, false, mutation(ctx, input.ClientMutationID))
+		JWKSURL: deref(input.JwksURL)}, r.DevMode, mutation(ctx, input.ClientMutationID))
 	if err != nil {
 		return nil, fieldErrors(ctx, err)
 	}

@@ -65,7 +65,8 @@ func (s *Server) graphQLHandler() http.Handler {
 type graphQLLimits struct{ depth, complexity int }
 
 func (s *Server) newGraphQLHandler(limits graphQLLimits) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(resolvers.NewConfig(s.DB)))
+	srv := handler.New(graph.NewExecutableSchema(resolvers.NewConfig(&resolvers.Resolver{
+		DB: s.DB, Exports: s.exportService(), DevMode: s.Config.DevMode})))
 	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(maxParserTokens)

@@ -17,7 +17,7 @@ import (
 // TestComplexityLimitBounds pins the complexity limit between the queries
 // the API is for and the ones it refuses.
 func TestComplexityLimitBounds(t *testing.T) {
-	es := graph.NewExecutableSchema(resolvers.NewConfig(nil))
+	es := graph.NewExecutableSchema(resolvers.NewConfig(&resolvers.Resolver{}))
 	cost := func(query string, vars map[string]any) int {
 		doc, err := gqlparser.LoadQuery(es.Schema(), query)
 		if err != nil {

@@ -54,7 +54,8 @@ RETURNING ` + exportJobColumns
 // RATE_LIMITED when the same client already has an identical job in flight
 // (FHIR Bulk Data: 429 for a duplicate request; jobs are never shared or
 // reused across clients) or when the organization already has maxInFlight
-// jobs queued or running in that environment.
+// jobs queued or running in that environment, and FORBIDDEN when the
+// job's client does not exist.
 func (db *DB) InsertExportJob(ctx context.Context, job *gateway.ExportJob, maxInFlight int) error {
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
 		// Serialize kick-offs of one organization so the in-flight count holds.
@@ -71,8 +72,13 @@ func (db *DB) InsertExportJob(ctx context.Context, job *gateway.ExportJob, maxIn
 		return tx.GetContext(ctx, job, insertExportJobSQL, job.ID, job.OrganizationID, string(job.Environment),
 			job.ClientID, job.UserID, job.GroupID, job.RequestURL, job.RequestHash, job.Params, string(job.ExportType))
 	})
-	if isUniqueViolation(err, "export_jobs_in_flight_request") {
+	switch {
+	case isUniqueViolation(err, "export_jobs_in_flight_request"):
 		return gateway.Errorf(gateway.CodeRateLimited, "an identical export from this client is already in progress")
+	case isForeignKeyViolation(err, "export_jobs_client_id_fkey"):
+		// A principal whose client row is gone: a job never outlives its
+		// client's rights (auth.PrincipalForJob), nor starts without them.
+		return gateway.Errorf(gateway.CodeForbidden, "this API client no longer exists")
 	}
 	return err
 }

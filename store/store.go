@@ -123,6 +123,13 @@ func isUniqueViolation(err error, constraint string) bool {
 		(constraint == "" || pqErr.Constraint == constraint)
 }
 
+// isForeignKeyViolation reports whether err is a foreign_key_violation on
+// constraint.
+func isForeignKeyViolation(err error, constraint string) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "23503" && pqErr.Constraint == constraint
+}
+
 // notFound maps sql.ErrNoRows to the one NOT_FOUND answer.
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {

@@ -4,6 +4,7 @@ package model
 
 import (
 	"encoding/json"
+	"time"
 
 	"example.com/gateway/auth"
 	"example.com/gateway/gateway"
@@ -50,6 +51,30 @@ type AttributeMemberPayload struct {
 	Attribution      *gateway.Attribution `json:"attribution"`
 }
 
+type AuditEventConnection struct {
+	Edges    []*AuditEventEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AuditEventEdge struct {
+	Cursor string              `json:"cursor"`
+	Node   *gateway.AuditEvent `json:"node"`
+}
+
+// Narrows auditEvents; every field given must match.
+type AuditEventFilter struct {
+	MemberID       *string `json:"memberId,omitempty"`
+	OrganizationID *string `json:"organizationId,omitempty"`
+	// A client id or user id.
+	PrincipalID *string `json:"principalId,omitempty"`
+	// The exact operation.
+	Operation *string `json:"operation,omitempty"`
+	// Events at or after this instant.
+	From *time.Time `json:"from,omitempty"`
+	// Events before this instant.
+	To *time.Time `json:"to,omitempty"`
+}
+
 type BindPatientAccessClientInput struct {
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
 	ClientID         string  `json:"clientId"`
@@ -59,6 +84,34 @@ type BindPatientAccessClientInput struct {
 type BindPatientAccessClientPayload struct {
 	ClientMutationID *string         `json:"clientMutationId,omitempty"`
 	Client           *gateway.Client `json:"client"`
+}
+
+// One file of a completed export, as in the FHIR manifest; download it with a token of the organization.
+type BulkExportFile struct {
+	Type  string `json:"type"`
+	URL   string `json:"url"`
+	Count int    `json:"count"`
+}
+
+type BulkExportJobConnection struct {
+	Edges    []*BulkExportJobEdge `json:"edges"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+type BulkExportJobEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *gateway.ExportJob `json:"node"`
+}
+
+type CancelBulkExportInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+}
+
+type CancelBulkExportPayload struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	// The job, now CANCELLED.
+	Job *gateway.ExportJob `json:"job,omitempty"`
 }
 
 type ClaimConnection struct {
@@ -203,6 +256,30 @@ type EndAttributionPayload struct {
 type FieldProblem struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+}
+
+type ImportRunConnection struct {
+	Edges      []*ImportRunEdge `json:"edges"`
+	PageInfo   *PageInfo        `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+type ImportRunCount struct {
+	// A FHIR resource type, or attribution / optout.
+	Type string `json:"type"`
+	// Inserted or changed.
+	Loaded int `json:"loaded"`
+	// Already stored exactly so.
+	Unchanged int `json:"unchanged"`
+	// Written to the rejects file.
+	Rejected int `json:"rejected"`
+	// Attributions ended by --replace-scope.
+	Ended int `json:"ended"`
+}
+
+type ImportRunEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *gateway.ImportRun `json:"node"`
 }
 
 type InviteUserInput struct {
@@ -421,6 +498,28 @@ type SetProviderAccessOptOutInput struct {
 type SetProviderAccessOptOutPayload struct {
 	ClientMutationID *string                       `json:"clientMutationId,omitempty"`
 	OptOut           *gateway.ProviderAccessOptOut `json:"optOut"`
+}
+
+type StartBulkExportInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	// The attribution group (FHIR Group.id, AttributionGroup.id); absent: all members attributed to the caller's organization.
+	GroupID *string `json:"groupId,omitempty"`
+	// FHIR resource type names (e.g. ExplanationOfBenefit); absent: every type the token allows.
+	Types []string `json:"types,omitempty"`
+	// Only resources changed at or after this instant (_since).
+	Since *time.Time `json:"since,omitempty"`
+	// Only resources changed before this instant (_until).
+	Until *time.Time `json:"until,omitempty"`
+	// FHIR queries narrowing a type (_typeFilter), e.g. `ExplanationOfBenefit?type=pharmacy`.
+	TypeFilters []string            `json:"typeFilters,omitempty"`
+	ExportType  *gateway.ExportType `json:"exportType,omitempty"`
+	// Only these members (Patient.id) of the group; each must be one.
+	PatientIds []string `json:"patientIds,omitempty"`
+}
+
+type StartBulkExportPayload struct {
+	ClientMutationID *string            `json:"clientMutationId,omitempty"`
+	Job              *gateway.ExportJob `json:"job,omitempty"`
 }
 
 type SubmitAccessRequestInput struct {
