@@ -10,7 +10,7 @@
 #                                              against a running gateway
 #
 # In-process mode (until the gateway issues tokens to itself): the test
-# TestGraphQLLoad in server/ seeds 200 members × 50 claims × 2 lines into a
+# BenchmarkGraphQLLoad in server/ seeds 200 members × 50 claims × 2 lines into a
 # fresh test database, serves the real GraphQL handler behind the request-id,
 # logging and recovery middleware on an httptest loopback listener (an
 # operator principal stands in for the bearer-token middleware), and runs
@@ -23,5 +23,5 @@ if [ -n "${URL:-}" ]; then
 		-member "${MEMBER:?MEMBER (a member id) is required with URL}" \
 		-c "${CLIENTS:-8}" -d "${DURATION:-15s}"
 fi
-GRAPHQL_LOADTEST=1 GRAPHQL_LOADTEST_CLIENTS="${CLIENTS:-8}" GRAPHQL_LOADTEST_DURATION="${DURATION:-15s}" \
-	go test ./server -run '^TestGraphQLLoad$' -count=1 -v | grep -E '^(RESULT|--- |ok|FAIL)'
+GRAPHQL_LOADTEST_CLIENTS="${CLIENTS:-8}" GRAPHQL_LOADTEST_DURATION="${DURATION:-15s}" \
+	go test ./server -run XXX -bench '^BenchmarkGraphQLLoad$' -benchtime 1x -count=1 -v | grep -E '^(RESULT|--- |ok|FAIL)'
