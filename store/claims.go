@@ -79,20 +79,9 @@ ORDER BY c.member_id, c.service_start DESC, c.id`
 // claims, get an empty page. The same page (first, after) applies to every
 // member. Returns BAD_USER_INPUT for a cursor that is not one of this list.
 func (db *DB) ClaimsByMembers(ctx context.Context, p auth.Principal, memberIDs []string, f ClaimFilter, page Page) (map[string]*Paged[*gateway.Claim], error) {
-	var afterDate, afterID any
-	if page.After != "" {
-		parts, err := parseCursor(page.After, "c", 2)
-		if err != nil {
-			return nil, err
-		}
-		d, err := gateway.ParseDate(parts[0])
-		if err != nil {
-			return nil, errBadCursor
-		}
-		if afterID, err = uuidCursorPart(parts[1]); err != nil {
-			return nil, err
-		}
-		afterDate = d
+	afterDate, afterID, err := parseDateIDCursor(page.After, "c")
+	if err != nil {
+		return nil, err
 	}
 	ids := uuids(memberIDs)
 	s := db.ScopeFor(p)

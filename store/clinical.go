@@ -45,20 +45,9 @@ ORDER BY x.member_id, coalesce(x.date_of_service, ` + noDate + `) DESC, x.id`
 // page of its clinical resources of type typ matching f, in one statement.
 // Returns BAD_USER_INPUT for a cursor that is not one of this list.
 func (db *DB) ClinicalByMembers(ctx context.Context, p auth.Principal, memberIDs []string, typ gateway.ClinicalType, f ClinicalFilter, page Page) (map[string]*Paged[*gateway.ClinicalResource], error) {
-	var afterDate, afterID any
-	if page.After != "" {
-		parts, err := parseCursor(page.After, "r", 2)
-		if err != nil {
-			return nil, err
-		}
-		d, err := gateway.ParseDate(parts[0])
-		if err != nil {
-			return nil, errBadCursor
-		}
-		if afterID, err = uuidCursorPart(parts[1]); err != nil {
-			return nil, err
-		}
-		afterDate = d
+	afterDate, afterID, err := parseDateIDCursor(page.After, "r")
+	if err != nil {
+		return nil, err
 	}
 	ids := uuids(memberIDs)
 	args := scopeArgsWith(db.ScopeFor(p), pq.Array(ids), string(typ), argDate(f.From), argDate(f.To),

@@ -109,6 +109,26 @@ func uuidCursorPart(s string) (string, error) {
 	return s, nil
 }
 
+// parseDateIDCursor parses a (date, id) keyset cursor of kind; both are
+// nil for the first page.
+func parseDateIDCursor(after, kind string) (date, id any, err error) {
+	if after == "" {
+		return nil, nil, nil
+	}
+	parts, err := parseCursor(after, kind, 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := gateway.ParseDate(parts[0])
+	if err != nil {
+		return nil, nil, errBadCursor
+	}
+	if id, err = uuidCursorPart(parts[1]); err != nil {
+		return nil, nil, err
+	}
+	return d, id, nil
+}
+
 // uuids keeps the valid UUIDs of ids.
 func uuids(ids []string) []string {
 	out := make([]string, 0, len(ids))

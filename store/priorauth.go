@@ -57,20 +57,9 @@ ORDER BY x.member_id, x.requested_on DESC, x.id`
 // reasons; never drug prior authorizations for Provider Access. Returns
 // BAD_USER_INPUT for a cursor that is not one of this list.
 func (db *DB) PriorAuthorizationsByMembers(ctx context.Context, p auth.Principal, memberIDs []string, f PriorAuthorizationFilter, page Page) (map[string]*Paged[*gateway.PriorAuthorization], error) {
-	var afterDate, afterID any
-	if page.After != "" {
-		parts, err := parseCursor(page.After, "p", 2)
-		if err != nil {
-			return nil, err
-		}
-		d, err := gateway.ParseDate(parts[0])
-		if err != nil {
-			return nil, errBadCursor
-		}
-		if afterID, err = uuidCursorPart(parts[1]); err != nil {
-			return nil, err
-		}
-		afterDate = d
+	afterDate, afterID, err := parseDateIDCursor(page.After, "p")
+	if err != nil {
+		return nil, err
 	}
 	ids := uuids(memberIDs)
 	s := db.ScopeFor(p)
