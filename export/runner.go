@@ -40,6 +40,10 @@ type Runner struct {
 	// ID names this runner as lease owner [hostname/pid/random].
 	ID string
 
+	// OnExported, when set, learns how many member resources of each type
+	// every batch wrote (monitoring).
+	OnExported func(resourceType string, n int)
+
 	// afterBatch, when set (tests), runs after each checkpoint.
 	afterBatch func(job gateway.ExportJob, batch int)
 }
@@ -243,6 +247,11 @@ func (r *Runner) runJob(ctx context.Context, job gateway.ExportJob, owner string
 		// even if it must be read again after a crash.
 		if err := db.WriteAudit(ctx, p, store.AuditContext{Operation: "fhir:" + job.Params.Operation, ExportJobID: job.ID}, audit); err != nil {
 			return err
+		}
+		if r.OnExported != nil {
+			for t, n := range audit.Totals() {
+				r.OnExported(t, n)
+			}
 		}
 		cursor = members[len(members)-1].ID
 		done += len(members)

@@ -69,7 +69,7 @@ func newAuthenticator(ctx context.Context, s *Server) (*Authenticator, error) {
 // nothing exists under /dev/.
 func (s *Server) authRoutes(mux *http.ServeMux) {
 	a := s.Auth
-	mux.HandleFunc("POST /oauth/token", a.Issuer.ServeToken)
+	mux.Handle("POST /oauth/token", s.Metrics.countTokens(http.HandlerFunc(a.Issuer.ServeToken)))
 	mux.HandleFunc("GET /.well-known/openid-configuration", a.Issuer.ServeConfiguration)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", a.Issuer.ServeConfiguration) // RFC 8414
 	mux.HandleFunc("GET /.well-known/jwks.json", a.Issuer.ServeJWKS)

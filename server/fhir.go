@@ -37,5 +37,10 @@ func (s *Server) fhirRoutes(mux *http.ServeMux) {
 // cleanup of expired export files, on the process context.
 func (s *Server) startExportWorkers(ctx context.Context, g *errgroup.Group) {
 	r := &export.Runner{Service: s.exportService(), Logger: s.Logger, Workers: s.Config.ExportWorkers}
+	if m := s.Metrics; m != nil {
+		r.OnExported = func(resourceType string, n int) {
+			m.ResourcesExported.WithLabelValues(resourceType).Add(float64(n))
+		}
+	}
 	g.Go(func() error { return r.Run(ctx) })
 }

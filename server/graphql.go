@@ -85,6 +85,9 @@ func (s *Server) newGraphQLHandler(limits graphQLLimits) http.Handler {
 	// Field middleware (AroundFields) would not see plain leaf fields: the
 	// generated code resolves them directly (internal/gqlrewrite).
 	srv.AroundRootFields(requireAuthentication)
+	if s.Metrics != nil {
+		srv.AroundResponses(s.Metrics.countOperations)
+	}
 	return srv
 }
 

@@ -1,15 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"example.com/gateway/gateway"
 	"example.com/gateway/store"
 )
 
@@ -88,6 +92,92 @@ func (m *Metrics) instrument(next http.Handler) http.Handler {
 		m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
 		m.HTTPDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
+}
+
+// countOperations counts executed GraphQL operations by type (query,
+// mutation) and outcome ("ok", or the extensions.code of the first error)
+// and times them from the start of the operation.
+func (m *Metrics) countOperations(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	op, start := "unknown", time.Time{}
+	if graphql.HasOperationContext(ctx) {
+		oc := graphql.GetOperationContext(ctx)
+		if oc.Operation != nil {
+			op = string(oc.Operation.Operation)
+		}
+		start = oc.Stats.OperationStart
+	}
+	outcome := "ok"
+	if resp != nil && len(resp.Errors) > 0 {
+		outcome = gateway.CodeInternal
+		if code, ok := resp.Errors[0].Extensions["code"].(string); ok {
+			outcome = code
+		}
+	}
+	m.GraphQLOperations.WithLabelValues(op, outcome).Inc()
+	if !start.IsZero() {
+		m.GraphQLDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	}
+	return resp
+}
+
+// countTokens counts the token endpoint's answers: issued by client
+// authentication method, refused by RFC 6749 error code (read back from the
+// small JSON error body the endpoint writes).
+func (m *Metrics) countTokens(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &tokenRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 || rec.status == http.StatusOK {
+			m.TokensIssued.WithLabelValues(tokenAuthMethod(r)).Inc()
+			return
+		}
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(rec.body.Bytes(), &body) != nil || !oauthErrorCodes[body.Error] {
+			body.Error = strconv.Itoa(rec.status) // throttled (429) and anything unexpected
+		}
+		m.TokensRefused.WithLabelValues(body.Error).Inc()
+	})
+}
+
+// oauthErrorCodes bounds the label values of gateway_tokens_refused_total.
+var oauthErrorCodes = map[string]bool{"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"invalid_scope": true, "unauthorized_client": true, "unsupported_grant_type": true}
+
+func tokenAuthMethod(r *http.Request) string {
+	switch {
+	case r.PostFormValue("client_assertion") != "":
+		return "private_key_jwt"
+	case r.PostFormValue("client_secret") != "":
+		return "client_secret_post"
+	}
+	return "client_secret_basic"
+}
+
+// tokenRecorder keeps the status and, for errors, the first bytes of the body.
+type tokenRecorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *tokenRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *tokenRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if w.status != http.StatusOK && w.body.Len() < 1024 {
+		w.body.Write(b[:min(len(b), 1024-w.body.Len())])
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // dbCollector reports the connection pool and the export queue at scrape time.

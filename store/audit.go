@@ -52,6 +52,19 @@ func (l *AuditLog) Len() int {
 	return len(l.reads)
 }
 
+// Totals returns how many resources of each type were read, over all members.
+func (l *AuditLog) Totals() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for _, types := range l.reads {
+		for t, n := range types {
+			out[t] += n
+		}
+	}
+	return out
+}
+
 // AuditContext describes the request an AuditLog belongs to.
 type AuditContext struct {
 	RequestID   string
