@@ -222,7 +222,10 @@ func (i *TokenIssuer) ServeToken(w http.ResponseWriter, r *http.Request) {
 	var te *tokenError
 	if !errors.As(err, &te) {
 		i.logger.ErrorContext(r.Context(), "token endpoint", "err", err)
-		te = &tokenError{status: http.StatusInternalServerError, code: "server_error", description: "internal error"}
+		// Failures here are the database's (keys, clients, jti): answer like
+		// an outage, which a client retries, and say nothing more.
+		te = &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+			description: "the service is temporarily unavailable; retry shortly", retryAfter: time.Second}
 	}
 	if te.status == http.StatusUnauthorized && te.basic {
 		h.Set("WWW-Authenticate", `Basic realm="`+i.issuer+`", charset="UTF-8"`)
