@@ -38,6 +38,8 @@ type Config struct {
 	LogLevel                slog.Level    // LOG_LEVEL [info]
 	ShutdownTimeout         time.Duration // SHUTDOWN_TIMEOUT [15s]
 	DBMaxConns              int           // DB_MAX_CONNS [2 × CPUs]
+	DBStatementTimeout      time.Duration // DB_STATEMENT_TIMEOUT [10s]: per statement of a request
+	GraphQLAllowlist        string        // GRAPHQL_ALLOWLIST: file of the only operations that run [none: any]
 }
 
 // devKeyEncryptionKey encrypts signing keys in DEV_MODE only, where the
@@ -116,6 +118,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		OTLPEndpoint:            str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		ShutdownTimeout:         duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 		DBMaxConns:              integer("DB_MAX_CONNS", 2*cpus, 1),
+		DBStatementTimeout:      duration("DB_STATEMENT_TIMEOUT", 10*time.Second),
+		GraphQLAllowlist:        str("GRAPHQL_ALLOWLIST", ""),
 	}
 	c.DevMode = boolean("DEV_MODE", c.DatabaseURL == "")
 	c.PublicURL = strings.TrimRight(str("PUBLIC_URL", "http://"+c.ListenAddr), "/")
