@@ -336,9 +336,13 @@ func TestThrottle(t *testing.T) {
 	if _, blocked := th.blocked("c", "", now.Add(clientFailEvery)); blocked {
 		t.Error("still blocked after the refill interval")
 	}
-	for range addrFailBurst {
+	for range addrFailBurst - 1 {
 		th.fail("", "192.0.2.1", now)
 	}
+	if _, blocked := th.blocked("fresh-client", "192.0.2.1", now); blocked {
+		t.Errorf("the source address is throttled after %d failures, below its burst", addrFailBurst-1)
+	}
+	th.fail("", "192.0.2.1", now)
 	if _, blocked := th.blocked("fresh-client", "192.0.2.1", now); !blocked {
 		t.Error("the source address is not throttled")
 	}

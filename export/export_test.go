@@ -330,9 +330,13 @@ func TestEnqueueErrors(t *testing.T) {
 	if _, err := f.svc.Enqueue(ctx, other, req); err != nil {
 		t.Errorf("same request from another client: %v", err)
 	}
-	// Too many in flight for the organization.
-	f.svc.MaxInFlight = 2
-	if _, err := f.svc.Enqueue(ctx, f.p, Request{Types: []string{"Coverage"}}); code(err) != gateway.CodeRateLimited {
+	// The organization's limit on jobs in flight, at its boundary: two are
+	// queued; with a limit of 3 the third is taken and the fourth refused.
+	f.svc.MaxInFlight = 3
+	if _, err := f.svc.Enqueue(ctx, f.p, Request{Types: []string{"Coverage"}}); err != nil {
+		t.Errorf("at the organization's limit: %v", err)
+	}
+	if _, err := f.svc.Enqueue(ctx, f.p, Request{Types: []string{"Encounter"}}); code(err) != gateway.CodeRateLimited {
 		t.Errorf("over the organization's limit: %v", err)
 	}
 }
