@@ -5,7 +5,8 @@
 # as ordinary tests in `go test ./...`; this is the long run for the
 # closing note. A finding is written by Go to <pkg>/testdata/fuzz/<Target>/
 # (commit it with the fix: it becomes a regression seed). Logs and the
-# exec counts go to $OUT (default .data/fuzz).
+# exec counts go to $OUT (default .data/fuzz). A target passes when Go
+# wrote no failing input: see ok-deadline below.
 #
 #   scripts/fuzz.sh                         # all targets, 5 minutes each
 #   FUZZTIME=30s scripts/fuzz.sh            # a quick pass
@@ -41,16 +42,25 @@ if [ $# -eq 2 ]; then
 fi
 
 run() {
-  local pkg=$1 name=$2 log="$OUT/$2.log"
+  local pkg=$1 name=$2 log="$OUT/$2.log" corpus="$1/testdata/fuzz/$2"
+  local before after
+  before=$(ls "$corpus" 2>/dev/null | wc -l)
   # -parallel 1: one fuzz worker per target; -run '^$': only the target.
   if go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel 1 >"$log" 2>&1; then
     status=ok
   else
     status=FAILED
   fi
+  after=$(ls "$corpus" 2>/dev/null | wc -l)
+  # Go 1.26's fuzz coordinator can report "context deadline exceeded" when
+  # -fuzztime ends under CPU contention (golang/go#75804, fixed in Go 1.27):
+  # a failure only when Go wrote a failing input to the corpus.
+  if [ "$status" = FAILED ] && [ "$after" -eq "$before" ] && tail -5 "$log" | grep -q 'context deadline exceeded'; then
+    status=ok-deadline
+  fi
   execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | awk '{print $2}')
-  printf '%-28s %-8s %12s execs  %s\n' "$name" "$status" "${execs:-?}" "$log"
-  [ "$status" = ok ]
+  printf '%-28s %-12s %12s execs  %s\n' "$name" "$status" "${execs:-?}" "$log"
+  [ "${status#ok}" != "$status" ]
 }
 
 fail=0
