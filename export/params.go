@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -258,7 +259,11 @@ func bodyParams(r *http.Request) ([]kickoffParam, error) {
 		return nil, invalid("body", "the POST body is not a FHIR Parameters resource")
 	}
 	var out []kickoffParam
-	for _, p := range pb.Parameter {
+	for i, p := range pb.Parameter {
+		if p.Name == "" {
+			// Parameters.parameter.name is 1..1 (FHIR R4 Parameters).
+			return nil, invalid("parameter["+strconv.Itoa(i)+"]", "parameter[%d] has no name", i)
+		}
 		var v string
 		switch {
 		case p.ValueString != nil:
