@@ -40,6 +40,7 @@ VALUES ($1, $2, $3, $4, $5)`
 // together create one key, not one each; it reports whether it inserted.
 func (db *DB) CreateSigningKey(ctx context.Context, k auth.SigningKeyRecord, onlyIfNone bool) (created bool, err error) {
 	err = db.inTx(ctx, func(tx *sqlx.Tx) error {
+		created = false // inTx may run this again
 		if onlyIfNone {
 			if _, err := tx.ExecContext(ctx, signingKeysLockSQL); err != nil {
 				return err

@@ -79,8 +79,10 @@ WHERE id = $1`
 // for each, recording it sent or, with send's error, due again later with
 // backoff. Claimed rows stay locked until the batch is recorded, so several
 // instances deliver each message once. It returns how many were sent.
+// It runs once (txOnce, never retried): send is mail leaving the building,
+// which a second run of the transaction would send again.
 func (db *DB) DeliverOutbox(ctx context.Context, limit int, send func(gateway.OutboxMessage) error) (sent int, err error) {
-	err = db.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = db.txOnce(ctx, func(tx *sqlx.Tx) error {
 		var batch []gateway.OutboxMessage
 		if err := tx.SelectContext(ctx, &batch, claimOutboxSQL, MaxOutboxAttempts, limit); err != nil {
 			return err

@@ -106,6 +106,7 @@ func mutate[R any](ctx context.Context, db *DB, p auth.Principal, m Mutation, in
 		inputHash = sum[:]
 	}
 	err = db.inTx(ctx, func(tx *sqlx.Tx) error {
+		replayed = false // inTx may run this again
 		if m.ClientMutationID != "" {
 			res, err := tx.ExecContext(ctx, claimMutationSQL, p.ID(), m.Name, m.ClientMutationID, inputHash)
 			if err != nil {
