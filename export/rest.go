@@ -16,6 +16,7 @@ import (
 	"example.com/gateway/auth"
 	"example.com/gateway/fhir"
 	"example.com/gateway/gateway"
+	"example.com/gateway/store"
 )
 
 // Handler is the FHIR REST surface under /fhir/: discovery, attribution
@@ -95,6 +96,13 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 // code and client-safe message; anything else is logged and answers 500
 // "internal error".
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if store.IsUnavailable(err) {
+		// An outage or a statement past DB_STATEMENT_TIMEOUT: retry later.
+		h.Logger.ErrorContext(r.Context(), "fhir request failed", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeOutcome(w, http.StatusServiceUnavailable, "error", "transient", "the service is temporarily unavailable; retry later")
+		return
+	}
 	var e *gateway.Error
 	if !errors.As(err, &e) {
 		h.Logger.ErrorContext(r.Context(), "fhir request failed", "path", r.URL.Path, "err", err)

@@ -13,6 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"example.com/gateway/fhir"
 	"example.com/gateway/gateway"
 	"example.com/gateway/store"
@@ -43,6 +48,10 @@ type Runner struct {
 	// OnExported, when set, learns how many member resources of each type
 	// every batch wrote (monitoring).
 	OnExported func(resourceType string, n int)
+
+	// Tracing gets a span per job run and per batch [otel's global provider,
+	// a no-op unless tracing is on].
+	Tracing trace.TracerProvider
 
 	// afterBatch, when set (tests), runs after each checkpoint.
 	afterBatch func(job gateway.ExportJob, batch int)
@@ -100,13 +109,17 @@ func (r *Runner) RunOne(ctx context.Context, owner string) (ran bool, err error)
 	if err != nil || !ok {
 		return false, err
 	}
+	ctx, span := r.startJobSpan(ctx, job)
+	defer span.End()
 	log := r.Logger.With("job", job)
 	if job.Attempts > r.maxAttempts() {
 		log.WarnContext(ctx, "export job failed too often")
+		span.SetAttributes(attribute.String("gateway.export.outcome", "failed"))
 		return true, r.fail(ctx, job, owner, "the export could not be completed after several attempts; start a new export")
 	}
 	start := time.Now()
 	err = r.runJob(ctx, job, owner)
+	endJobSpan(ctx, span, err)
 	switch {
 	case err == nil:
 		log.InfoContext(ctx, "export job completed", "duration", time.Since(start).String())
@@ -205,6 +218,7 @@ func (r *Runner) runJob(ctx context.Context, job gateway.ExportJob, owner string
 		if err := db.SetExportMembersTotal(ctx, job.ID, owner, n); err != nil {
 			return err
 		}
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("gateway.export.members.total", n))
 	}
 	w := &jobWriter{job: job, files: files, types: map[string]bool{}, filters: filters, logger: r.Logger}
 	for _, t := range job.Params.Types {
@@ -216,6 +230,13 @@ func (r *Runner) runJob(ctx context.Context, job gateway.ExportJob, owner string
 		cursor = *job.CursorMemberID
 	}
 	done, batch := job.MembersDone, job.BatchesDone
+	var batchSpan trace.Span // the batch in progress; ended here if it fails
+	defer func() {
+		if batchSpan != nil {
+			batchSpan.SetStatus(codes.Error, "export batch interrupted")
+			batchSpan.End()
+		}
+	}()
 	for {
 		if err := ctxErr(ctx); err != nil {
 			return err
@@ -231,6 +252,8 @@ func (r *Runner) runJob(ctx context.Context, job gateway.ExportJob, owner string
 			break
 		}
 		batch++
+		_, batchSpan = r.tracer().Start(ctx, "export batch", trace.WithAttributes(
+			attribute.Int("gateway.export.batch", batch), attribute.Int("gateway.export.batch.members", len(members))))
 		b := store.ExportBatch{Scope: scope, Members: members, Window: window}
 		if filters != nil {
 			b.Keep = filters.keep
@@ -260,6 +283,9 @@ func (r *Runner) runJob(ctx context.Context, job gateway.ExportJob, owner string
 		}); err != nil {
 			return err
 		}
+		batchSpan.SetAttributes(attribute.Int("gateway.export.batch.resources", sumCounts(audit.Totals())))
+		batchSpan.End()
+		batchSpan = nil
 		if r.afterBatch != nil {
 			r.afterBatch(job, batch)
 		}
@@ -273,6 +299,7 @@ func (r *Runner) runJob(ctx context.Context, job gateway.ExportJob, owner string
 	if err != nil {
 		return err
 	}
+	setJobTotals(ctx, done, final)
 	return db.CompleteExportJob(ctx, job.ID, owner, r.Service.retention(), done, final)
 }
 
@@ -467,3 +494,75 @@ func (w *jobWriter) writeBatch(ctx context.Context, db *store.DB, b store.Export
 // payerSince is the payer Organization's meta.lastUpdated: it is
 // configuration, not data, and does not change between exports.
 var payerSince = time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Tracing: attributes are surrogate keys, types and counts only; never the
+// cursor (a member id), the request URL, _typeFilter or patient ids.
+
+func (r *Runner) tracer() trace.Tracer {
+	tp := r.Tracing
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return tp.Tracer("example.com/gateway/export")
+}
+
+// startJobSpan starts the span of one run of job: a new root trace (the job
+// runs apart from the request that queued it).
+func (r *Runner) startJobSpan(ctx context.Context, job gateway.ExportJob) (context.Context, trace.Span) {
+	attrs := []attribute.KeyValue{
+		attribute.String("gateway.export.job.id", job.ID),
+		attribute.String("gateway.organization.id", job.OrganizationID),
+		attribute.String("gateway.export.operation", job.Params.Operation),
+		attribute.String("gateway.export.type", string(job.ExportType)),
+		attribute.StringSlice("gateway.export.resource_types", job.Params.Types),
+		attribute.Int("gateway.export.attempt", job.Attempts),
+	}
+	if job.MembersTotal != nil {
+		attrs = append(attrs, attribute.Int("gateway.export.members.total", *job.MembersTotal))
+	}
+	return r.tracer().Start(ctx, "export job", trace.WithNewRoot(),
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+}
+
+// endJobSpan records how a run ended (RunOne's cases); never err's text.
+func endJobSpan(ctx context.Context, span trace.Span, err error) {
+	outcome := "completed"
+	var gerr *gateway.Error
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrLeaseLost):
+		outcome = "lease_lost"
+	case ctx.Err() != nil:
+		outcome = "released"
+	case errors.As(err, &gerr) && gerr.Code != gateway.CodeInternal:
+		outcome = "refused"
+	default:
+		outcome = "interrupted"
+		span.SetStatus(codes.Error, "export job interrupted")
+	}
+	span.SetAttributes(attribute.String("gateway.export.outcome", outcome))
+}
+
+// setJobTotals records a completed job's members and the resources of its
+// files (output and error files).
+func setJobTotals(ctx context.Context, members int, files []gateway.ExportFile) {
+	resources, errs := 0, 0
+	for _, f := range files {
+		if f.Kind == kindError {
+			errs += f.Count
+		} else {
+			resources += f.Count
+		}
+	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("gateway.export.members", members),
+		attribute.Int("gateway.export.resources", resources), attribute.Int("gateway.export.errors", errs),
+		attribute.Int("gateway.export.files", len(files)))
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

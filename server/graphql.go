@@ -17,7 +17,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -30,7 +29,8 @@ import (
 )
 
 // Limits of the GraphQL endpoint (DESIGN.md §4: checked before
-// authentication, answered TOO_COMPLEX or 413).
+// authentication, answered TOO_COMPLEX or 413). The README's "Limits"
+// table lists them; graphql_limits_test.go pins each at its boundary.
 const (
 	maxBodyBytes    = 1 << 20 // 1 MiB
 	maxParserTokens = 15_000
@@ -39,6 +39,30 @@ const (
 	// and member(id) { claims(first: 50) { every field, lines { every field } } };
 	// it refuses members(first: 100) { claims(first: 100) { … } }.
 	maxComplexity = 25_000
+	// maxAliases bounds fields whose alias differs from their name, counted
+	// through fragments where they are spread. A dashboard uses a handful
+	// (two counts of the same connection with different filters); alias
+	// amplification (one expensive field asked for under hundreds of
+	// names, which the complexity costs of a single field do not see as
+	// one attack) needs hundreds. 30 is several dashboards' worth.
+	maxAliases = 30
+	// maxRootFields bounds the root fields of an operation (through
+	// fragments). Each is resolved on its own (its own store queries, in
+	// parallel for a query); the documented operations (docs/) have one
+	// or two, and a dashboard of viewer, organization, members and
+	// attributionGroups has four.
+	maxRootFields = 10
+	// maxDocumentFields and maxFragments bound a document before it is
+	// validated: gqlparser's OverlappingFieldsCanBeMerged (the graphql-js
+	// algorithm) is quadratic in fields that share a response name and in
+	// fragments spread side by side. Measured on this machine: 15,000
+	// repeated fields (a 30 KB query, within maxParserTokens) took 24 s of
+	// CPU, 500 fragments spread together 1 s; at 500 fields and 50
+	// fragments the worst shapes take about 0.1 s. A member's whole record
+	// (every field of every type under Member, each type once) is 276
+	// fields; a client's page query uses tens of fragments.
+	maxDocumentFields = 500
+	maxFragments      = 50
 )
 
 // GraphQL-over-HTTP media types (graphql-over-http spec, "Media Types").
@@ -57,19 +81,67 @@ func init() {
 // every root field except introspection then needs a principal
 // (requireAuthentication). The member data a request reads is audited
 // before its response is written (auditReads).
+//
+// With GRAPHQL_ALLOWLIST set, only the operations of that manifest run
+// (persisted.go); otherwise any valid operation does, and clients may
+// persist theirs with Automatic Persisted Queries. A manifest that cannot
+// be loaded fails closed: every request answers 503 (Server.New refuses to
+// start first, through checkGraphQLAllowlist).
 func (s *Server) graphQLHandler() http.Handler {
-	return s.newGraphQLHandler(graphQLLimits{depth: maxDepth, complexity: maxComplexity})
+	return s.newGraphQLHandler(graphQLLimits{})
 }
 
-// graphQLLimits are the limits of one GraphQL handler (tests lower them).
-type graphQLLimits struct{ depth, complexity int }
+// graphQLLimits are the limits of one GraphQL handler; a zero field takes
+// the default constant (tests lower the ones they probe).
+type graphQLLimits struct {
+	tokens, depth, complexity, aliases, rootFields int
+	documentFields, fragments                      int
+	persistedQueries                               int // APQ cache entries
+}
+
+// withDefaults fills the zero fields with the constants.
+func (l graphQLLimits) withDefaults() graphQLLimits {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&l.tokens, maxParserTokens)
+	def(&l.depth, maxDepth)
+	def(&l.complexity, maxComplexity)
+	def(&l.aliases, maxAliases)
+	def(&l.rootFields, maxRootFields)
+	def(&l.documentFields, maxDocumentFields)
+	def(&l.fragments, maxFragments)
+	def(&l.persistedQueries, maxPersistedQueries)
+	return l
+}
 
 func (s *Server) newGraphQLHandler(limits graphQLLimits) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(resolvers.NewConfig(&resolvers.Resolver{
-		DB: s.DB, Exports: s.exportService(), DevMode: s.Config.DevMode})))
+	h, err := s.buildGraphQLHandler(limits)
+	if err != nil {
+		s.Logger.Error("GraphQL is unavailable", "err", err)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeResponse(w, mediaJSON, http.StatusServiceUnavailable, &graphql.Response{Errors: gqlerror.List{{
+				Message:    "GraphQL is unavailable: the gateway's operation allow-list could not be loaded",
+				Extensions: map[string]any{"code": gateway.CodeInternal},
+			}}})
+		})
+	}
+	return h
+}
+
+// buildGraphQLHandler is newGraphQLHandler, with the error of loading the
+// allow-list (GRAPHQL_ALLOWLIST).
+func (s *Server) buildGraphQLHandler(limits graphQLLimits) (http.Handler, error) {
+	limits = limits.withDefaults()
+	es := graph.NewExecutableSchema(resolvers.NewConfig(&resolvers.Resolver{
+		DB: s.DB, Exports: s.exportService(), DevMode: s.Config.DevMode}))
+	srv := handler.New(es)
 	srv.AddTransport(httpTransport{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.SetParserTokenLimit(maxParserTokens)
+	docs := newTextCache[*ast.QueryDocument](queryCacheEntries, queryCacheBytes)
+	srv.SetQueryCache(docs)
+	srv.SetParserTokenLimit(limits.tokens)
 	srv.SetErrorPresenter(presentError(s.Logger))
 	srv.SetRecoverFunc(recoverPanic(s.Logger))
 	if s.Config.Introspection {
@@ -77,9 +149,27 @@ func (s *Server) newGraphQLHandler(limits graphQLLimits) http.Handler {
 	} else {
 		srv.SetDisableSuggestion(true) // "did you mean …" would reveal the schema
 	}
+	// Operation parameter mutators, in this order: the query text (from a
+	// persisted query, or refused by the allow-list), then the document's
+	// limits, which must run before validation.
+	if path := s.Config.GraphQLAllowlist; path != "" {
+		list, err := loadAllowlist(path, es, limits)
+		if err != nil {
+			return nil, err
+		}
+		list.introspection = s.Config.Introspection
+		srv.Use(list)
+	} else {
+		srv.Use(newPersistedQueries(limits.persistedQueries))
+	}
+	srv.Use(documentLimits{limits: limits, validated: docs})
+	// Operation context mutators, after validation: the operation's shape
+	// first (linear whatever fragments multiply to), then gqlgen's
+	// complexity walk, which expands every fragment spread.
+	srv.Use(operationLimits{limits: limits})
 	srv.Use(noIncrementalDelivery{})
-	srv.Use(depthLimit{max: limits.depth})
 	srv.Use(tooComplex{extension.FixedComplexityLimit(limits.complexity)})
+	s.traceGraphQL(srv)
 	srv.Use(auditReads{db: s.DB, logger: s.Logger})
 	srv.Use(resolvers.RequestState{DB: s.DB})
 	// Field middleware (AroundFields) would not see plain leaf fields: the
@@ -88,7 +178,7 @@ func (s *Server) newGraphQLHandler(limits graphQLLimits) http.Handler {
 	if s.Metrics != nil {
 		srv.AroundResponses(s.Metrics.countOperations)
 	}
-	return srv
+	return srv, nil
 }
 
 // requireAuthentication answers UNAUTHENTICATED for every root field read
@@ -204,6 +294,7 @@ func (noIncrementalDelivery) Validate(schema graphql.ExecutableSchema) error { r
 
 func (noIncrementalDelivery) MutateOperationContext(ctx context.Context, rc *graphql.OperationContext) *gqlerror.Error {
 	var found *ast.Directive
+	seen := map[string]bool{} // each fragment walked once, however often spread
 	var walk func(ast.SelectionSet)
 	walk = func(set ast.SelectionSet) {
 		for _, sel := range set {
@@ -220,7 +311,8 @@ func (noIncrementalDelivery) MutateOperationContext(ctx context.Context, rc *gra
 				walk(sel.SelectionSet)
 			case *ast.FragmentSpread:
 				dirs = sel.Directives
-				if f := rc.Doc.Fragments.ForName(sel.Name); f != nil {
+				if f := rc.Doc.Fragments.ForName(sel.Name); f != nil && !seen[sel.Name] {
+					seen[sel.Name] = true
 					walk(f.SelectionSet)
 				}
 			}
@@ -240,46 +332,209 @@ func (noIncrementalDelivery) MutateOperationContext(ctx context.Context, rc *gra
 	return err
 }
 
-// depthLimit refuses operations whose fields nest deeper than max
-// (introspection fields not counted), with TOO_COMPLEX. It runs after
-// validation, so fragment cycles are already refused.
-type depthLimit struct{ max int }
+// operationLimits refuses, with TOO_COMPLEX, an operation that selects
+// more fields than its complexity limit (each field costs at least 1, so
+// such an operation is over it anyway: refusing it here spares gqlgen's
+// complexity walk, which expands every fragment spread again and so runs
+// in time exponential in fragments that spread one another twice), that
+// nests deeper than the depth limit (introspection fields not counted),
+// or that has more aliases or root fields than their limits. It runs
+// after validation, so fragment cycles are already refused.
+type operationLimits struct{ limits graphQLLimits }
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationContextMutator
-} = depthLimit{}
+} = operationLimits{}
 
-func (depthLimit) ExtensionName() string                          { return "DepthLimit" }
-func (depthLimit) Validate(schema graphql.ExecutableSchema) error { return nil }
+func (operationLimits) ExtensionName() string                          { return "OperationLimits" }
+func (operationLimits) Validate(schema graphql.ExecutableSchema) error { return nil }
 
-func (d depthLimit) MutateOperationContext(ctx context.Context, rc *graphql.OperationContext) *gqlerror.Error {
-	if depth := selectionDepth(rc.Doc, rc.Operation.SelectionSet); depth > d.max {
-		err := gqlerror.Errorf("operation nests %d levels deep, which exceeds the limit of %d", depth, d.max)
-		errcode.Set(err, gateway.CodeTooComplex)
-		return err
-	}
-	return nil
+func (o operationLimits) MutateOperationContext(ctx context.Context, rc *graphql.OperationContext) *gqlerror.Error {
+	return o.check(rc.Doc, rc.Operation)
 }
 
-func selectionDepth(doc *ast.QueryDocument, set ast.SelectionSet) int {
-	depth := 0
-	for _, sel := range set {
-		switch sel := sel.(type) {
-		case *ast.Field:
-			if strings.HasPrefix(sel.Name, "__") {
-				continue
-			}
-			depth = max(depth, 1+selectionDepth(doc, sel.SelectionSet))
-		case *ast.InlineFragment:
-			depth = max(depth, selectionDepth(doc, sel.SelectionSet))
-		case *ast.FragmentSpread:
-			if f := doc.Fragments.ForName(sel.Name); f != nil {
-				depth = max(depth, selectionDepth(doc, f.SelectionSet))
+func (o operationLimits) check(doc *ast.QueryDocument, op *ast.OperationDefinition) *gqlerror.Error {
+	shape := measureSelections(doc, op.SelectionSet)
+	var err *gqlerror.Error
+	switch l := o.limits; {
+	case shape.fields > l.complexity:
+		err = gqlerror.Errorf("operation selects at least %d fields (fragments counted where they are spread), "+
+			"so its complexity exceeds the limit of %d", shape.fields, l.complexity)
+	case shape.depth > l.depth:
+		err = gqlerror.Errorf("operation nests %d levels deep, which exceeds the limit of %d", shape.depth, l.depth)
+	case shape.aliases > l.aliases:
+		err = gqlerror.Errorf("operation uses %d aliases, which exceeds the limit of %d", shape.aliases, l.aliases)
+	case shape.top > l.rootFields:
+		err = gqlerror.Errorf("operation selects %d root fields, which exceeds the limit of %d: "+
+			"send them in separate requests", shape.top, l.rootFields)
+	default:
+		return nil
+	}
+	errcode.Set(err, gateway.CodeTooComplex)
+	return err
+}
+
+// documentLimits refuses, with TOO_COMPLEX and before validation, a
+// document over the parser's token or nesting limits, or with more fields
+// or fragment definitions than validation can afford (maxDocumentFields).
+// It parses the query itself; a query already in the handler's cache of
+// validated documents passed it before and is not parsed again, and one
+// with a syntax error is answered GRAPHQL_PARSE_FAILED here, as the
+// executor would.
+type documentLimits struct {
+	limits    graphQLLimits
+	validated graphql.Cache[*ast.QueryDocument]
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = documentLimits{}
+
+func (documentLimits) ExtensionName() string                          { return "DocumentLimits" }
+func (documentLimits) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (d documentLimits) MutateOperationParameters(ctx context.Context, params *graphql.RawParams) *gqlerror.Error {
+	if _, ok := d.validated.Get(ctx, params.Query); ok {
+		return nil
+	}
+	_, err := d.parse(params.Query)
+	return err
+}
+
+// parse parses query within the limits.
+func (d documentLimits) parse(query string) (*ast.QueryDocument, *gqlerror.Error) {
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, d.limits.tokens)
+	if err != nil {
+		var gqlErr *gqlerror.Error
+		if !errors.As(err, &gqlErr) {
+			gqlErr = gqlerror.Errorf("the query could not be parsed")
+		}
+		// gqlparser gives its limits no error type of their own; these are
+		// its messages (parser/parser.go), pinned by TestLimit_Boundaries
+		// ("parser tokens") and TestLimit_ParserNesting.
+		switch msg := gqlErr.Message; {
+		case strings.HasPrefix(msg, "exceeded token limit"):
+			gqlErr = gqlerror.Errorf("the query exceeds the limit of %d tokens", d.limits.tokens)
+			errcode.Set(gqlErr, gateway.CodeTooComplex)
+		case strings.HasPrefix(msg, "exceeded maximum nesting depth"):
+			errcode.Set(gqlErr, gateway.CodeTooComplex)
+		default:
+			errcode.Set(gqlErr, errcode.ParseFailed)
+		}
+		return nil, gqlErr
+	}
+	fields := 0
+	var count func(ast.SelectionSet)
+	count = func(set ast.SelectionSet) { // each selection set once: no spread is followed
+		for _, sel := range set {
+			switch sel := sel.(type) {
+			case *ast.Field:
+				fields++
+				count(sel.SelectionSet)
+			case *ast.InlineFragment:
+				count(sel.SelectionSet)
 			}
 		}
 	}
-	return depth
+	for _, op := range doc.Operations {
+		count(op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		count(f.SelectionSet)
+	}
+	var tooMany *gqlerror.Error
+	switch {
+	case fields > d.limits.documentFields:
+		tooMany = gqlerror.Errorf("the document selects %d fields, which exceeds the limit of %d", fields, d.limits.documentFields)
+	case len(doc.Fragments) > d.limits.fragments:
+		tooMany = gqlerror.Errorf("the document defines %d fragments, which exceeds the limit of %d", len(doc.Fragments), d.limits.fragments)
+	default:
+		return doc, nil
+	}
+	errcode.Set(tooMany, gateway.CodeTooComplex)
+	return nil, tooMany
+}
+
+// selectionShape is what the limits measure of a selection set, with every
+// fragment spread expanded where it is spread (a fragment spread twice
+// counts twice). Counts saturate at shapeCap.
+type selectionShape struct {
+	fields  int // fields, at every level ("__schema" and below not counted, as by gqlgen's complexity)
+	aliases int // fields whose alias differs from their name
+	top     int // fields at the set's own level (root fields, for an operation)
+	depth   int // levels of fields below and including the set's ("__" fields not counted)
+}
+
+const shapeCap = 1 << 40
+
+// measureSelections measures set in doc. Each fragment is measured once
+// and its measure reused wherever it is spread, so the time is linear in
+// the document even when spreads multiply (F0 spreads F1 twice, F1 spreads
+// F2 twice, …). A fragment that spreads itself (which validation refuses)
+// counts as empty.
+func measureSelections(doc *ast.QueryDocument, set ast.SelectionSet) selectionShape {
+	m := shapeMeter{doc: doc, fragments: map[string]*selectionShape{}}
+	return m.set(set)
+}
+
+type shapeMeter struct {
+	doc       *ast.QueryDocument
+	fragments map[string]*selectionShape // nil value: being measured
+}
+
+func (m *shapeMeter) set(set ast.SelectionSet) selectionShape {
+	var s selectionShape
+	add := func(c selectionShape) {
+		s.fields = min(s.fields+c.fields, shapeCap)
+		s.aliases = min(s.aliases+c.aliases, shapeCap)
+		s.top = min(s.top+c.top, shapeCap)
+		s.depth = max(s.depth, c.depth)
+	}
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			c := selectionShape{top: 1}
+			if sel.Alias != "" && sel.Alias != sel.Name {
+				c.aliases++
+			}
+			if sel.Name == "__schema" {
+				add(c)
+				continue
+			}
+			sub := m.set(sel.SelectionSet)
+			c.fields, c.aliases, c.depth = sub.fields+1, c.aliases+sub.aliases, sub.depth+1
+			if strings.HasPrefix(sel.Name, "__") {
+				c.depth = 0
+			}
+			add(c)
+		case *ast.InlineFragment:
+			add(m.set(sel.SelectionSet))
+		case *ast.FragmentSpread:
+			known, ok := m.fragments[sel.Name]
+			switch {
+			case known != nil:
+				add(*known)
+			case ok: // a cycle
+			default:
+				m.fragments[sel.Name] = nil
+				var c selectionShape
+				if f := m.doc.Fragments.ForName(sel.Name); f != nil {
+					c = m.set(f.SelectionSet)
+				}
+				m.fragments[sel.Name] = &c
+				add(c)
+			}
+		}
+	}
+	return s
+}
+
+// selectionDepth is how deep the fields of set nest (introspection fields
+// not counted).
+func selectionDepth(doc *ast.QueryDocument, set ast.SelectionSet) int {
+	return measureSelections(doc, set).depth
 }
 
 // auditReads writes the audit rows of the member data a request read (one
@@ -329,9 +584,13 @@ func (a auditReads) InterceptResponse(ctx context.Context, next graphql.Response
 // asks for application/graphql-response+json. Status codes:
 //
 //   - malformed request (JSON, parameters, missing query): 400
+//   - a batch (a JSON array of requests): 400; batching would multiply
+//     every per-request limit by the batch's length
 //   - body over 1 MiB: 413; POST body not application/json: 415
-//   - GET of a mutation: 405; Accept without a type we serve: 406
-//   - request errors (parse, validation, limits): 200 under
+//   - GET of a mutation (also one named by a persisted query's hash): 405;
+//     Accept without a type we serve: 406
+//   - request errors (parse, validation, limits, persisted queries, the
+//     allow-list): 200 under
 //     application/json, 400 under application/graphql-response+json,
 //     and no "data" entry either way
 //   - executed (data present, even null): 200
@@ -386,6 +645,11 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		writeResponse(w, media, status, exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs))
 		return
 	}
+	if r.Method == http.MethodGet && rc.Operation.Operation != ast.Query {
+		// Only known now when the query text came from a persisted query.
+		writeRequestError(w, media, http.StatusMethodNotAllowed, errGetMutation)
+		return
+	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
 	resp := responses(ctx)
 	if resp == nil {
@@ -400,8 +664,12 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	writeResponse(w, media, status, resp)
 }
 
+// errGetMutation answers a mutation sent with GET.
+const errGetMutation = "only queries may be sent with GET; use POST"
+
 // postParams reads a POST body: application/json, at most 1 MiB, a JSON
-// object with a string query.
+// object with a string query, or with a persisted query's hash in
+// extensions.persistedQuery instead (persisted.go).
 func postParams(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, int, string) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != mediaJSON {
@@ -416,17 +684,27 @@ func postParams(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, int
 	case err != nil:
 		return nil, http.StatusBadRequest, "the request body could not be read"
 	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		// Batching is no part of the GraphQL-over-HTTP spec (a request is
+		// one JSON object), and gqlgen has no batching transport: say so,
+		// rather than that the body is malformed.
+		return nil, http.StatusBadRequest, "batched requests are not supported: send one operation per request"
+	}
 	var req rawRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil || dec.More() {
 		return nil, http.StatusBadRequest, "the request body is not a JSON object of a GraphQL request"
 	}
-	if req.Query == nil || strings.TrimSpace(*req.Query) == "" {
+	var query string
+	if req.Query != nil {
+		query = *req.Query
+	}
+	if strings.TrimSpace(query) == "" && !hasPersistedQuery(req.Extensions) {
 		return nil, http.StatusBadRequest, "the request has no query"
 	}
 	return &graphql.RawParams{
-		Query:         *req.Query,
+		Query:         query,
 		OperationName: req.OperationName,
 		Variables:     req.Variables,
 		Extensions:    req.Extensions,
@@ -436,14 +714,13 @@ func postParams(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, int
 }
 
 // getParams reads the URL parameters of a GET; only queries may be sent
-// this way (a mutation over GET could be triggered by a link).
+// this way (a mutation over GET could be triggered by a link). A persisted
+// query is asked for by its hash alone, in the extensions parameter (the
+// main use of GET: the URL stays short).
 func getParams(r *http.Request) (*graphql.RawParams, int, string) {
 	start := graphql.Now()
 	q := r.URL.Query()
 	params := &graphql.RawParams{Query: q.Get("query"), OperationName: q.Get("operationName"), Headers: r.Header}
-	if strings.TrimSpace(params.Query) == "" {
-		return nil, http.StatusBadRequest, "the request has no query"
-	}
 	for name, dst := range map[string]*map[string]any{"variables": &params.Variables, "extensions": &params.Extensions} {
 		if v := q.Get(name); v != "" {
 			dec := json.NewDecoder(strings.NewReader(v))
@@ -453,9 +730,13 @@ func getParams(r *http.Request) (*graphql.RawParams, int, string) {
 			}
 		}
 	}
-	if doc, err := parser.ParseQuery(&ast.Source{Input: params.Query}); err == nil {
+	if strings.TrimSpace(params.Query) == "" {
+		if !hasPersistedQuery(params.Extensions) {
+			return nil, http.StatusBadRequest, "the request has no query"
+		}
+	} else if doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, maxParserTokens); err == nil {
 		if op := doc.Operations.ForName(params.OperationName); op != nil && op.Operation != ast.Query {
-			return nil, http.StatusMethodNotAllowed, "only queries may be sent with GET; use POST"
+			return nil, http.StatusMethodNotAllowed, errGetMutation
 		}
 	} // a parse error is reported by the executor, like for POST
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}

@@ -19,8 +19,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lib/pq"
-
 	"example.com/gateway/gateway"
 	"example.com/gateway/ingest"
 	"example.com/gateway/store"
@@ -65,11 +63,18 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(96 << 20)
 	}
-	db, closeDB, err := OpenDatabase(ctx, cfg, logger, cfg.MigrateOnStart)
+	// Each --parallel importer holds a connection for the whole run, and
+	// the run's own records need one more: a smaller pool would wait for
+	// ever. No statement timeout: a batch takes as long as it needs.
+	url, err := databaseURL(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	db, err := openPool(ctx, cfg, url, store.Options{MaxConns: max(cfg.DBMaxConns, cmd.Parallel+1)}, cfg.MigrateOnStart)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	cmd.Stdin, cmd.Stdout, cmd.Logger = os.Stdin, stdout, logger
 	cmd.StartedBy = "cli:" + osUser()
 	return cmd.Run(ctx, db)
@@ -412,9 +417,8 @@ func loadParallel(ctx context.Context, ims []*store.Importer, b *ingest.Batch) (
 		wg.Go(func() { results[i], errs[i] = ims[i].Load(ctx, part) })
 	}
 	wg.Wait()
-	var pqErr *pq.Error
 	for _, err := range errs {
-		if errors.As(err, &pqErr) && (pqErr.Code == "40P01" || pqErr.Code == "40001") && ctx.Err() == nil {
+		if store.IsRetryable(err) && ctx.Err() == nil {
 			return ims[0].Load(ctx, b)
 		}
 	}

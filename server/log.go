@@ -9,12 +9,15 @@ import (
 	"runtime/debug"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"example.com/gateway/auth"
 	"example.com/gateway/gateway"
 )
 
 // NewLogger returns the gateway's JSON logger; records logged with a
-// *Context method carry the request id and the principal.
+// *Context method carry the request id, the principal and, when tracing is
+// on, the trace and span ids, so logs and traces join.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(contextHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 }
@@ -29,6 +32,9 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	if p, ok := auth.FromContext(ctx); ok && !p.IsZero() {
 		r.AddAttrs(slog.Any("principal", p))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

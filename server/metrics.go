@@ -32,7 +32,7 @@ type Metrics struct {
 	ResourcesExported *prometheus.CounterVec   // resource type
 }
 
-func newMetrics(db *store.DB) *Metrics {
+func newMetrics(pools func() []namedPool) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: reg,
@@ -66,7 +66,7 @@ func newMetrics(db *store.DB) *Metrics {
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.GraphQLOperations, m.GraphQLDuration,
 		m.TokensIssued, m.TokensRefused, m.RateLimited, m.ResourcesExported,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		dbCollector{db: db})
+		dbCollector{pools: pools})
 	return m
 }
 
@@ -180,33 +180,60 @@ func (w *tokenRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// dbCollector reports the connection pool and the export queue at scrape time.
-type dbCollector struct{ db *store.DB }
+// dbCollector reports the connection pools and the export queue at scrape
+// time. pools is read at each scrape: serve opens the background pool after
+// the Server exists.
+type dbCollector struct {
+	pools func() []namedPool // the first answers the export queue query
+}
+
+type namedPool struct {
+	name string
+	db   *store.DB
+}
+
+// pools are the Server's connection pools, by the name of the pool label.
+func (s *Server) pools() []namedPool {
+	ps := []namedPool{{"requests", s.DB}}
+	if s.Background != nil && s.Background != s.DB {
+		ps = append(ps, namedPool{"background", s.Background})
+	}
+	return ps
+}
 
 var (
-	poolOpenDesc  = prometheus.NewDesc("gateway_db_connections_open", "Open database connections.", nil, nil)
-	poolInUseDesc = prometheus.NewDesc("gateway_db_connections_in_use", "Database connections in use.", nil, nil)
-	poolWaitDesc  = prometheus.NewDesc("gateway_db_wait_seconds_total", "Time spent waiting for a database connection.", nil, nil)
-	poolWaitsDesc = prometheus.NewDesc("gateway_db_waits_total", "Waits for a database connection.", nil, nil)
+	poolLabels    = []string{"pool"}
+	poolOpenDesc  = prometheus.NewDesc("gateway_db_connections_open", "Open database connections by pool (requests, background).", poolLabels, nil)
+	poolInUseDesc = prometheus.NewDesc("gateway_db_connections_in_use", "Database connections in use by pool.", poolLabels, nil)
+	poolMaxDesc   = prometheus.NewDesc("gateway_db_connections_max", "The most connections a pool opens.", poolLabels, nil)
+	poolWaitDesc  = prometheus.NewDesc("gateway_db_wait_seconds_total", "Time spent waiting for a database connection, by pool.", poolLabels, nil)
+	poolWaitsDesc = prometheus.NewDesc("gateway_db_waits_total", "Waits for a database connection, by pool.", poolLabels, nil)
 	jobsDesc      = prometheus.NewDesc("gateway_export_jobs", "Export jobs by status.", []string{"status"}, nil)
 	oldestDesc    = prometheus.NewDesc("gateway_export_oldest_queued_seconds", "Age of the oldest queued export job (the one-business-day clock).", nil, nil)
 )
 
 func (c dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolOpenDesc, poolInUseDesc, poolWaitDesc, poolWaitsDesc, jobsDesc, oldestDesc} {
+	for _, d := range []*prometheus.Desc{poolOpenDesc, poolInUseDesc, poolMaxDesc, poolWaitDesc, poolWaitsDesc, jobsDesc, oldestDesc} {
 		ch <- d
 	}
 }
 
 func (c dbCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.db.Stats()
-	ch <- prometheus.MustNewConstMetric(poolOpenDesc, prometheus.GaugeValue, float64(st.OpenConnections))
-	ch <- prometheus.MustNewConstMetric(poolInUseDesc, prometheus.GaugeValue, float64(st.InUse))
-	ch <- prometheus.MustNewConstMetric(poolWaitDesc, prometheus.CounterValue, st.WaitDuration.Seconds())
-	ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(st.WaitCount))
+	if c.pools == nil {
+		return
+	}
+	pools := c.pools()
+	for _, p := range pools {
+		st := p.db.Stats()
+		ch <- prometheus.MustNewConstMetric(poolOpenDesc, prometheus.GaugeValue, float64(st.OpenConnections), p.name)
+		ch <- prometheus.MustNewConstMetric(poolInUseDesc, prometheus.GaugeValue, float64(st.InUse), p.name)
+		ch <- prometheus.MustNewConstMetric(poolMaxDesc, prometheus.GaugeValue, float64(st.MaxOpenConnections), p.name)
+		ch <- prometheus.MustNewConstMetric(poolWaitDesc, prometheus.CounterValue, st.WaitDuration.Seconds(), p.name)
+		ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(st.WaitCount), p.name)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	q, err := c.db.ExportQueueStats(ctx)
+	q, err := pools[0].db.ExportQueueStats(ctx)
 	if err != nil {
 		return // the database is down: /readyz says so; the pool series still report
 	}

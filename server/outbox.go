@@ -44,7 +44,7 @@ func (s *Server) startOutbox(ctx context.Context, g *errgroup.Group) {
 		return
 	}
 	g.Go(func() error {
-		runOutbox(ctx, s.DB, m, s.Logger)
+		runOutbox(ctx, s.backgroundDB(), m, s.Logger) // mail is sent inside its transaction: no statement timeout
 		return nil
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"golang.org/x/sync/errgroup"
 
 	"example.com/gateway/store"
@@ -31,22 +32,35 @@ type Server struct {
 	DB      *store.DB
 	Auth    *Authenticator
 	Metrics *Metrics
+	Tracing *sdktrace.TracerProvider // OTEL_EXPORTER_OTLP_ENDPOINT; nil: tracing off (tracing.go)
+
+	// DB above is the request pool: HTTP requests' statements, bounded by
+	// DB_STATEMENT_TIMEOUT (Pools.Requests). Background is the export
+	// workers' pool, unbounded (Pools.Background); nil means DB.
+	Background *store.DB
 }
 
 // New wires a Server over an open database.
 func New(ctx context.Context, cfg Config, logger *slog.Logger, db *store.DB) (*Server, error) {
-	s := &Server{Config: cfg, Logger: logger, DB: db, Metrics: newMetrics(db)}
+	s := &Server{Config: cfg, Logger: logger, DB: db}
+	s.Metrics = newMetrics(s.pools)
+	if err := s.checkGraphQLAllowlist(); err != nil {
+		return nil, err
+	}
 	authn, err := newAuthenticator(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	s.Auth = authn
+	if s.Tracing, err = newTracerProvider(ctx, cfg, logger); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully
-// within SHUTDOWN_TIMEOUT. Background workers run on ctx, never on a
-// request's context.
+// within SHUTDOWN_TIMEOUT and flushes pending spans. Background workers run
+// on ctx, never on a request's context.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.NewHandler(),
@@ -74,7 +88,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		return srv.Shutdown(shutdownCtx)
 	})
-	return g.Wait()
+	err := g.Wait()
+	s.shutdownTracing(ctx) // after the last request and export batch
+	return err
 }
 
 // Run is the `serve` command: it reads the configuration, opens (and in
@@ -93,20 +109,22 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	}
 	logger := NewLogger(stderr, cfg.LogLevel)
 	tuneGC(getenv)
-	db, closeDB, err := OpenDatabase(ctx, cfg, logger, cfg.MigrateOnStart)
+	pools, closeDB, err := OpenPools(ctx, cfg, logger, cfg.MigrateOnStart)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
 	if cfg.DevMode {
-		if err := seedOnce(ctx, db, logger); err != nil {
+		if err := seedOnce(ctx, pools.Background, logger); err != nil {
 			return fmt.Errorf("seed sandbox: %w", err)
 		}
 	}
-	s, err := New(ctx, cfg, logger, db)
+	s, err := New(ctx, cfg, logger, pools.Requests)
 	if err != nil {
 		return err
 	}
+	s.Background = pools.Background
+	s.installGlobalTracing()
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return err
@@ -147,6 +165,7 @@ func (s *Server) NewHandler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics.handler())
 
 	var h http.Handler = mux
+	h = s.nameSpans(h)          // the HTTP span's name: the route pattern the mux matched
 	h = s.rateLimit(h)          // per-client token bucket on /graphql and /fhir/ (needs the principal)
 	h = s.Metrics.instrument(h) // sees the route pattern the mux sets
 	h = s.Auth.Middleware(h)    // bearer token → auth.Principal in the context, when valid
@@ -154,6 +173,7 @@ func (s *Server) NewHandler() http.Handler {
 	h = cors(s.Config.CORSAllowedOrigins, h)
 	h = securityHeaders(h)
 	h = s.logRequests(h)
+	h = s.traceRequests(h) // the HTTP server span, when tracing is on; its ids go on the request's log lines
 	h = withRequestID(h)
 	return h
 }
