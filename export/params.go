@@ -189,11 +189,28 @@ func queryParams(raw string) ([]kickoffParam, error) {
 			return nil, invalid("query", "malformed query string")
 		}
 		p := kickoffParam{name: name}
-		for _, part := range strings.Split(v, ",") {
-			val, err := url.QueryUnescape(part)
+		// Values are comma-separated. A _typeFilter is itself a URL-encoded
+		// FHIR query, whose own commas arrive encoded (%2C): split it on
+		// literal commas only. Every other list splits after decoding, as
+		// URL builders (url.Values, URLSearchParams) encode the commas of
+		// _type=Patient,Coverage.
+		var parts []string
+		if name == "_typeFilter" {
+			for _, part := range strings.Split(v, ",") {
+				val, err := url.QueryUnescape(part)
+				if err != nil {
+					return nil, invalid(name, "malformed value of %s", clipName(name))
+				}
+				parts = append(parts, val)
+			}
+		} else {
+			val, err := url.QueryUnescape(v)
 			if err != nil {
 				return nil, invalid(name, "malformed value of %s", clipName(name))
 			}
+			parts = strings.Split(val, ",")
+		}
+		for _, val := range parts {
 			if name != "_typeFilter" && name != "_since" && name != "_until" {
 				val = strings.TrimSpace(val)
 			}

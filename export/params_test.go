@@ -3,6 +3,7 @@ package export
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -76,6 +77,12 @@ func TestParseKickoff(t *testing.T) {
 		{name: "repeated _type merged", r: kickoffRequest("GET", base+"?_type=Patient,Coverage&_type=ExplanationOfBenefit", ""),
 			want: func(t *testing.T, req Request) {
 				if !slices.Equal(req.Types, []string{"Patient", "Coverage", "ExplanationOfBenefit"}) {
+					t.Error(req.Types)
+				}
+			}},
+		{name: "_type with encoded commas, as url.Values sends it", r: kickoffRequest("GET", base+"?"+url.Values{"_type": {"Patient,ExplanationOfBenefit"}}.Encode(), ""),
+			want: func(t *testing.T, req Request) {
+				if !slices.Equal(req.Types, []string{"Patient", "ExplanationOfBenefit"}) {
 					t.Error(req.Types)
 				}
 			}},
