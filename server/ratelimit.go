@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,9 +28,11 @@ import (
 // The buckets live in the instance's memory: with N instances behind a
 // load balancer a client may make up to N times the limit. That is accepted
 // (the limit protects each instance and the database from one client's
-// burst; it is not a quota). Anonymous requests are not limited here: they
-// read nothing but introspection and discovery, and the token endpoint has
-// its own failure throttle per client id and source address (auth).
+// burst; it is not a quota). Anonymous GraphQL requests share a bucket per
+// source address (behind a proxy, the proxy's: one bucket for all of them);
+// anonymous FHIR requests are discovery, or answered 401 before any work;
+// the token endpoint has its own failure throttle per client id and source
+// address (auth).
 const (
 	DefaultRatePerSecond = 50
 	DefaultRateBurst     = 100
@@ -119,21 +122,28 @@ func (s *Server) rateLimitWith(c *clientLimiter, next http.Handler) http.Handler
 			next.ServeHTTP(w, r)
 			return
 		}
-		p, ok := auth.FromContext(r.Context())
-		if !ok || p.IsZero() {
-			next.ServeHTTP(w, r)
+		key, limit := "", "client"
+		if p, ok := auth.FromContext(r.Context()); ok && !p.IsZero() {
+			key = string(p.Kind()) + ":" + p.ID()
+		} else if graphQL {
+			// Anonymous GraphQL reads nothing but introspection, yet parsing
+			// and validating a request within the limits still costs CPU:
+			// one bucket per source address.
+			key, limit = "addr:"+sourceAddr(r), "anonymous"
+		} else {
+			next.ServeHTTP(w, r) // FHIR discovery; the rest answers 401
 			return
 		}
-		allowed, wait := c.allow(string(p.Kind()) + ":" + p.ID())
+		allowed, wait := c.allow(key)
 		if allowed {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if s.Metrics != nil {
-			s.Metrics.RateLimited.WithLabelValues("client").Inc()
+			s.Metrics.RateLimited.WithLabelValues(limit).Inc()
 		}
 		// Never log the principal's token; its id is not PHI.
-		s.Logger.InfoContext(r.Context(), "rate limited", "principal", p.ID(), "retry_after", wait.String())
+		s.Logger.InfoContext(r.Context(), "rate limited", "key", key, "retry_after", wait.String())
 		if r.Body != nil {
 			io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10)) // let the connection be reused
 		}
@@ -159,4 +169,12 @@ func (s *Server) rateLimitWith(c *clientLimiter, next http.Handler) http.Handler
 // least 1 (0 would invite an immediate retry that fails again).
 func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// sourceAddr is the request's peer address without its port.
+func sourceAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

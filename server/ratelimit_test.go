@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"example.com/gateway/auth"
 	"example.com/gateway/gateway"
@@ -105,6 +106,9 @@ func TestRateLimitBoundary(t *testing.T) {
 	if w := send(h, auth.Principal{}, http.MethodPost, "/graphql"); w.Code != http.StatusOK {
 		t.Errorf("anonymous: %d", w.Code)
 	}
+	if w := send(h, auth.Principal{}, http.MethodGet, "/fhir/metadata"); w.Code != http.StatusOK {
+		t.Errorf("anonymous discovery: %d", w.Code)
+	}
 	if w := send(h, c1, http.MethodGet, "/healthz"); w.Code != http.StatusOK {
 		t.Errorf("/healthz: %d", w.Code)
 	}
@@ -174,4 +178,38 @@ func rateLimitedCount(t *testing.T, s *Server) float64 {
 		}
 	}
 	return 0
+}
+
+// TestRateLimitAnonymous: anonymous GraphQL requests share one bucket per
+// source address; another address has its own; anonymous FHIR discovery is
+// not limited.
+func TestRateLimitAnonymous(t *testing.T) {
+	const burst = 3
+	s, h, _ := rateLimitedServer(t, RateLimits{PerSecond: 1, Burst: burst})
+	from := func(addr, method, path string) int {
+		r := httptest.NewRequest(method, path, strings.NewReader(`{"query":"{ __typename }"}`))
+		r.RemoteAddr = addr
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for i := range burst {
+		if code := from("192.0.2.7:4000", http.MethodPost, "/graphql"); code != http.StatusOK {
+			t.Fatalf("anonymous request %d of a burst of %d: %d", i+1, burst, code)
+		}
+	}
+	if code := from("192.0.2.7:4001", http.MethodPost, "/graphql"); code != http.StatusTooManyRequests {
+		t.Errorf("anonymous request over the burst, from another port of the same address: %d, want 429", code)
+	}
+	if code := from("192.0.2.8:4000", http.MethodPost, "/graphql"); code != http.StatusOK {
+		t.Errorf("another address: %d", code)
+	}
+	for range burst + 1 {
+		if code := from("192.0.2.7:4000", http.MethodGet, "/fhir/metadata"); code != http.StatusOK {
+			t.Fatalf("anonymous discovery: %d", code)
+		}
+	}
+	if got := testutil.ToFloat64(s.Metrics.RateLimited.WithLabelValues("anonymous")); got != 1 {
+		t.Errorf("gateway_rate_limited_total{limit=anonymous} = %v, want 1", got)
+	}
 }
