@@ -307,7 +307,14 @@ func bodyParams(r *http.Request) ([]kickoffParam, error) {
 		}
 		values := []string{v}
 		if p.Name == "_type" {
-			values = strings.Split(v, ",") // _type is a comma list even as one valueString
+			// A comma list even as one valueString; empty entries are
+			// dropped, as in a query string.
+			values = nil
+			for _, t := range strings.Split(v, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					values = append(values, t)
+				}
+			}
 		}
 		out = append(out, kickoffParam{name: p.Name, values: values})
 	}
