@@ -130,6 +130,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(str("LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
+	if c.OTLPEndpoint != "" {
+		if _, err := tracesURL(c.OTLPEndpoint); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("PUBLIC_URL: %q is not an absolute http(s) URL", c.PublicURL))
 	}
