@@ -188,6 +188,9 @@ func queryParams(raw string) ([]kickoffParam, error) {
 		if err != nil {
 			return nil, invalid("query", "malformed query string")
 		}
+		if name == "" {
+			return nil, invalid("query", "a query parameter has no name")
+		}
 		p := kickoffParam{name: name}
 		// Values are comma-separated. A _typeFilter is itself a URL-encoded
 		// FHIR query, whose own commas arrive encoded (%2C): split it on
