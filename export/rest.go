@@ -96,6 +96,12 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 // code and client-safe message; anything else is logged and answers 500
 // "internal error".
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if ctx := r.Context(); ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The client went away: not a fault, and nobody reads the answer.
+		h.Logger.InfoContext(ctx, "fhir request cancelled", "path", r.URL.Path)
+		writeOutcome(w, http.StatusServiceUnavailable, "error", "transient", "request cancelled")
+		return
+	}
 	if store.IsUnavailable(err) {
 		// An outage or a statement past DB_STATEMENT_TIMEOUT: retry later.
 		h.Logger.ErrorContext(r.Context(), "fhir request failed", "path", r.URL.Path, "err", err)

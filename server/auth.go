@@ -81,10 +81,12 @@ func (s *Server) authRoutes(mux *http.ServeMux) {
 }
 
 // Middleware attaches the principal of a valid bearer token to the request's
-// context. It never answers by itself: GraphQL validates before it reports
-// UNAUTHENTICATED, and /fhir/ answers 401 with an OperationOutcome. A
-// request whose credentials do not verify carries no principal and
+// context. It does not refuse requests itself: GraphQL validates before it
+// reports UNAUTHENTICATED, and /fhir/ answers 401 with an OperationOutcome.
+// A request whose credentials do not verify carries no principal and
 // auth.CredentialsRejected; why goes to the debug log, never the token.
+// The one answer it gives is 503 when a token could not be checked at all
+// (writeUnavailable).
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("Authorization")
@@ -110,8 +112,12 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 				a.logger.DebugContext(ctx, "bearer token refused", "reason", err.Error())
 				ctx = auth.WithCredentialsRejected(ctx)
 			default:
+				// Not a verdict on the token: the database (client status)
+				// or the identity provider could not be asked. Refusing the
+				// credentials would make clients discard a good token.
 				a.logger.ErrorContext(ctx, "bearer token verification", "err", err)
-				ctx = auth.WithCredentialsRejected(ctx)
+				writeUnavailable(w, r)
+				return
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))

@@ -58,6 +58,10 @@ func TestPostgresRestartFailsFastAndRecovers(t *testing.T) {
 	org := g.org(t)
 	p := auth.ClientPrincipal(gateway.APIClient{ID: "fault-client", OrganizationID: org.ID,
 		Environment: gateway.EnvSandbox, AccessType: gateway.ProviderAccess}, auth.Scopes{All: true})
+	// A real client token, issued before the fault and never verified
+	// before it, so its check during the outage needs the database.
+	c, secret := g.client(t, store.NewClient{OrganizationID: org.ID})
+	bearer := g.secretToken(t, c.ID, secret, "")
 	h := g.Server.NewHandler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/graphql" {
@@ -169,6 +173,30 @@ func TestPostgresRestartFailsFastAndRecovers(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("/oauth/token during the outage: %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	// A valid token that cannot be checked is not refused: 503 with
+	// Retry-After in the API's shape, never 401 / UNAUTHENTICATED, which
+	// would tell the client to discard it.
+	for path, wantType := range map[string]string{"/fhir/Group": "application/fhir+json", "/graphql": "application/json"} {
+		method, body := http.MethodGet, io.Reader(nil)
+		if path == "/graphql" {
+			method, body = http.MethodPost, strings.NewReader(`{"query":"{ viewer { kind } }"}`)
+		}
+		req, _ := http.NewRequest(method, g.URL+path, body)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s with a token during the outage: %v", path, err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), wantType) {
+			t.Errorf("%s with a valid token during the outage: %d %s (Retry-After %q), want 503 %s with Retry-After",
+				path, resp.StatusCode, raw, resp.Header.Get("Retry-After"), wantType)
+		}
 	}
 
 	// Restart; the same Server recovers within 5 s.

@@ -242,6 +242,12 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			if _, ok := out.Extensions["code"]; !ok {
 				setExtension(out, "code", gateway.CodeInternal) // e.g. a null in a non-null field: our bug
 			}
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			// The client went away (or the server is shutting down): not a
+			// fault; nobody reads the answer.
+			logger.InfoContext(ctx, "graphql field cancelled", "path", out.Path.String(), "err", err)
+			out.Message = "internal error"
+			out.Extensions = map[string]any{"code": gateway.CodeInternal}
 		default:
 			logger.ErrorContext(ctx, "graphql field failed", "path", out.Path.String(), "err", err)
 			out.Message = "internal error"
@@ -570,13 +576,27 @@ func (a auditReads) InterceptResponse(ctx context.Context, next graphql.Response
 	}
 	if err := a.db.WriteAudit(ctx, p, ac, reads); err != nil {
 		a.logger.ErrorContext(ctx, "write audit events; response withheld", "err", err)
+		msg := "internal error"
+		if store.IsUnavailable(err) {
+			// The database went away between the read and its audit: the
+			// client should retry (HTTP 503, httpTransport).
+			msg = unavailableMessage
+			if u, ok := ctx.Value(unavailableKey{}).(*bool); ok {
+				*u = true
+			}
+		}
 		return &graphql.Response{Errors: gqlerror.List{{
-			Message:    "internal error",
+			Message:    msg,
 			Extensions: map[string]any{"code": gateway.CodeInternal},
 		}}}
 	}
 	return resp
 }
+
+// unavailableKey marks, in a request's context, where auditReads records
+// that the database was unavailable (a *bool), so that httpTransport
+// answers 503 with Retry-After rather than 500.
+type unavailableKey struct{}
 
 // httpTransport is GraphQL over HTTP as the graphql-over-http spec has it:
 // POST with an application/json body, GET with URL parameters for queries
@@ -650,6 +670,8 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		writeRequestError(w, media, http.StatusMethodNotAllowed, errGetMutation)
 		return
 	}
+	unavailable := new(bool)
+	ctx = context.WithValue(ctx, unavailableKey{}, unavailable)
 	responses, ctx := exec.DispatchOperation(ctx, rc)
 	resp := responses(ctx)
 	if resp == nil {
@@ -657,7 +679,13 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 			Extensions: map[string]any{"code": gateway.CodeInternal}}}}
 	}
 	status = http.StatusOK
-	if resp.Data == nil {
+	switch {
+	case resp.Data != nil:
+	case *unavailable:
+		// The audit could not be written because the database is down.
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+	default:
 		// Failed before any data: the audit could not be written, say.
 		status = http.StatusInternalServerError
 	}

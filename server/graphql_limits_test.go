@@ -19,6 +19,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"example.com/gateway/auth"
@@ -581,5 +582,26 @@ func TestLimit_LoweredLimits(t *testing.T) {
 		if codes := res.codes(); len(codes) == 0 || codes[0] != want {
 			t.Errorf("%s: codes %v, want %s", q, codes, want)
 		}
+	}
+}
+
+// TestPresentErrorCancelled: a field that failed because the client went
+// away is logged as information, not as an error to page someone about.
+func TestPresentErrorCancelled(t *testing.T) {
+	var logs syncBuffer
+	present := presentError(NewLogger(&logs, slog.LevelInfo))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := present(ctx, &gqlerror.Error{Message: "lines", Err: fmt.Errorf("read lines: %w", context.Canceled)})
+	if out.Extensions["code"] != gateway.CodeInternal || out.Message != "internal error" {
+		t.Errorf("presented %+v", out)
+	}
+	if s := logs.String(); !strings.Contains(s, `"level":"INFO"`) || strings.Contains(s, `"level":"ERROR"`) {
+		t.Errorf("a cancelled request logged as %s", s)
+	}
+	logs = syncBuffer{}
+	present(context.Background(), fmt.Errorf("read lines: %w", context.Canceled)) // not the request's own cancellation
+	if s := logs.String(); !strings.Contains(s, `"level":"ERROR"`) {
+		t.Errorf("a failure while the request was live logged as %s", s)
 	}
 }

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
+
+	"example.com/gateway/fhir"
+	"example.com/gateway/gateway"
 )
 
 // securityHeaders sets headers every response carries. Responses with
@@ -65,4 +69,29 @@ func allowedRequestHeaders(requested string) string {
 		return "authorization, content-type"
 	}
 	return strings.Join(out, ", ")
+}
+
+// Answers while the database (or the people's identity provider) cannot be
+// reached: HTTP 503 with Retry-After, in the shape of the path's API, so a
+// client retries instead of discarding good credentials or giving up.
+const (
+	unavailableMessage    = "the service is temporarily unavailable; retry later"
+	unavailableRetryAfter = "2"
+)
+
+func writeUnavailable(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Retry-After", unavailableRetryAfter)
+	h.Set("Cache-Control", "no-store")
+	if strings.HasPrefix(r.URL.Path, "/fhir/") {
+		h.Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(fhir.NewOperationOutcome("error", "transient", unavailableMessage))
+		return
+	}
+	h.Set("Content-Type", mediaJSON)
+	w.WriteHeader(http.StatusServiceUnavailable)
+	json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+		"message": unavailableMessage, "extensions": map[string]any{"code": gateway.CodeInternal},
+	}}})
 }
