@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"strconv"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -277,13 +278,51 @@ func (f MemberFilter) namePrefixes() []string {
 const memberColumns = `m.id, m.member_identifier, m.given_name, m.family_name, m.birth_date, m.gender,
   m.address_line, m.city, m.state, m.postal_code, m.phone, m.sandbox, m.last_updated`
 
-// memberFilterSQL applies a MemberFilter bound as $7..$9.
+// Member lists without a filter are prepared statements (preparedRead); the
+// filter parameters $7..$9 are NULL there. A filtered list is written from the filters set
+// (memberFilterWhere) and sent unprepared: lib/pq's unnamed statement is
+// planned with the actual values, a custom plan, and only a custom plan can
+// turn lower(name) LIKE 'wi%' into a range over the name prefix indexes
+// (migration 0008). The generic plan of the optional clauses below tested
+// every member visible to the scope (100-250 ms at 100,000 members for a
+// large organization).
+
+// memberFilterSQL is the filter of the prepared statements, bound as
+// $7..$9 (all NULL when no filter is set).
 const memberFilterSQL = `
   AND ($7::text IS NULL OR m.member_identifier = $7::text)
   AND ($8::date IS NULL OR m.birth_date = $8::date)
   AND ($9::text[] IS NULL OR NOT EXISTS (
         SELECT 1 FROM unnest($9::text[]) AS w(prefix)
         WHERE NOT (lower(m.family_name) LIKE w.prefix OR lower(m.given_name) LIKE w.prefix)))`
+
+// isZero reports whether f filters nothing.
+func (f MemberFilter) isZero() bool {
+	return f.Identifier == "" && f.BirthDate.IsZero() && len(f.namePrefixes()) == 0
+}
+
+// memberFilterWhere returns the clauses of the filters set in f, bound as
+// parameters appended to args (which hold memberVisible's $1..$6), and the
+// extended args. Each word of the name is a clause of its own, so every
+// word must match the family or the given name.
+func memberFilterWhere(f MemberFilter, args []any) (string, []any) {
+	var b strings.Builder
+	param := func(v any, typ string) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args)) + "::" + typ
+	}
+	if f.Identifier != "" {
+		b.WriteString("\n  AND m.member_identifier = " + param(f.Identifier, "text"))
+	}
+	if !f.BirthDate.IsZero() {
+		b.WriteString("\n  AND m.birth_date = " + param(f.BirthDate, "date"))
+	}
+	for _, prefix := range f.namePrefixes() {
+		n := param(prefix, "text")
+		b.WriteString("\n  AND (lower(m.family_name) LIKE " + n + " OR lower(m.given_name) LIKE " + n + ")")
+	}
+	return b.String(), args
+}
 
 const membersPageSQL = `
 SELECT ` + memberColumns + `
@@ -306,11 +345,27 @@ func (db *DB) MembersPage(ctx context.Context, p auth.Principal, f MemberFilter,
 			return Paged[*gateway.Member]{}, err
 		}
 	}
-	args := memberArgsWith(db.ScopeFor(p), argString(f.Identifier), argDate(f.BirthDate),
-		argArray(f.namePrefixes()), after, page.First+1)
 	var members []*gateway.Member
-	if err := db.selectPrepared(ctx, &members, membersPageSQL, args...); err != nil {
-		return Paged[*gateway.Member]{}, err
+	if f.isZero() {
+		args := memberArgsWith(db.ScopeFor(p), nil, nil, nil, after, page.First+1)
+		if err := db.selectPrepared(ctx, &members, membersPageSQL, args...); err != nil {
+			return Paged[*gateway.Member]{}, err
+		}
+	} else {
+		where, args := memberFilterWhere(f, memberArgsWith(db.ScopeFor(p)))
+		query := `
+SELECT ` + memberColumns + `
+FROM members m
+WHERE ` + memberVisible + where
+		if after != nil {
+			args = append(args, after)
+			query += "\n  AND m.id > $" + strconv.Itoa(len(args)) + "::uuid"
+		}
+		args = append(args, page.First+1)
+		query += "\nORDER BY m.id\nLIMIT $" + strconv.Itoa(len(args))
+		if err := db.SelectContext(ctx, &members, query, args...); err != nil {
+			return Paged[*gateway.Member]{}, err
+		}
 	}
 	out := Paged[*gateway.Member]{HasPreviousPage: page.After != ""}
 	if len(members) > page.First {
@@ -355,12 +410,23 @@ const providerMembersCountSQL = membersCountSQL + `
 func (db *DB) MembersCount(ctx context.Context, p auth.Principal, f MemberFilter) (int, error) {
 	var n int
 	scope := db.ScopeFor(p)
-	args := memberArgsWith(scope, argString(f.Identifier), argDate(f.BirthDate), argArray(f.namePrefixes()))
-	query := membersCountSQL
-	if scope.Mode == auth.ScopeProvider {
-		query = providerMembersCountSQL
+	if f.isZero() {
+		query := membersCountSQL
+		if scope.Mode == auth.ScopeProvider {
+			query = providerMembersCountSQL
+		}
+		err := db.getPrepared(ctx, &n, query, memberArgsWith(scope, nil, nil, nil)...)
+		return n, err
 	}
-	err := db.getPrepared(ctx, &n, query, args...)
+	// No providerMembersCountSQL narrowing here: with a custom plan it made
+	// the count slower (at 100,000 members, 17,600 attributions: "wi" 34-43
+	// ms narrowed, 20-31 ms not).
+	where, args := memberFilterWhere(f, memberArgsWith(scope))
+	query := `
+SELECT count(*)
+FROM members m
+WHERE ` + memberVisible + where
+	err := db.GetContext(ctx, &n, query, args...)
 	return n, err
 }
 

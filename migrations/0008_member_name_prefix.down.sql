@@ -1,0 +1,1 @@
+DROP INDEX members_family_name_prefix, members_given_name_prefix;
