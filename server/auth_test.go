@@ -57,18 +57,21 @@ func newGateway(t testing.TB, env map[string]string) *testGateway {
 	return newGatewayOn(t, db, env)
 }
 
-func newGatewayOn(t testing.TB, db *store.DB, env map[string]string) *testGateway {
+// testConfig is the configuration of a production-mode test gateway
+// listening on addr: PUBLIC_URL http://addr, a fresh KEY_ENCRYPTION_KEY,
+// EXPORT_DIR under t.TempDir(), debug logs; env overrides any of it. The
+// database is the one handed to server.New, not DATABASE_URL.
+func testConfig(t testing.TB, addr string, env map[string]string) server.Config {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(nil)
-	publicURL := "http://" + ts.Listener.Addr().String()
 	kek := make([]byte, 32)
 	rand.Read(kek)
 	vars := map[string]string{
 		"DATABASE_URL":       "postgres://unused.invalid/db",
-		"LISTEN_ADDR":        "127.0.0.1:0",
-		"PUBLIC_URL":         publicURL,
+		"LISTEN_ADDR":        addr,
+		"PUBLIC_URL":         "http://" + addr,
 		"DEV_MODE":           "false",
 		"KEY_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(kek),
+		"EXPORT_DIR":         t.TempDir(),
 		"LOG_LEVEL":          "debug",
 	}
 	for k, v := range env {
@@ -78,6 +81,14 @@ func newGatewayOn(t testing.TB, db *store.DB, env map[string]string) *testGatewa
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+func newGatewayOn(t testing.TB, db *store.DB, env map[string]string) *testGateway {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	cfg := testConfig(t, ts.Listener.Addr().String(), env)
+	publicURL := cfg.PublicURL
 	logs := &testLog{}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -101,23 +100,8 @@ func startFHIRGateway(t testing.TB, members int) *fhirGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publicURL := "http://" + ln.Addr().String()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	vars := map[string]string{
-		"DATABASE_URL":       "postgres://unused.invalid/db",
-		"LISTEN_ADDR":        ln.Addr().String(),
-		"PUBLIC_URL":         publicURL,
-		"DEV_MODE":           "false",
-		"KEY_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(kek),
-		"EXPORT_DIR":         t.TempDir(),
-		"EXPORT_WORKERS":     "2",
-		"LOG_LEVEL":          "debug",
-	}
-	cfg, err := server.LoadConfig(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, ln.Addr().String(), map[string]string{"EXPORT_WORKERS": "2"})
+	publicURL := cfg.PublicURL
 	logs := &fhirLog{}
 	s, err := server.New(t.Context(), cfg, server.NewLogger(logs, slog.LevelDebug), db)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -66,25 +65,13 @@ func startTimeoutGateway(t *testing.T) *timeoutGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publicURL := "http://" + ln.Addr().String()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	vars := map[string]string{
-		"DATABASE_URL":         dbURL,
-		"LISTEN_ADDR":          ln.Addr().String(),
-		"PUBLIC_URL":           publicURL,
-		"DEV_MODE":             "false",
-		"KEY_ENCRYPTION_KEY":   base64.StdEncoding.EncodeToString(kek),
-		"EXPORT_DIR":           t.TempDir(),
+	cfg := testConfig(t, ln.Addr().String(), map[string]string{
+		"DATABASE_URL":         dbURL, // OpenPools opens it, as serve does
 		"EXPORT_WORKERS":       "1",
 		"DB_MAX_CONNS":         "4",
 		"DB_STATEMENT_TIMEOUT": requestTimeout.String(),
-		"LOG_LEVEL":            "debug",
-	}
-	cfg, err := server.LoadConfig(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
+	publicURL := cfg.PublicURL
 	logs := &fhirLog{}
 	logger := server.NewLogger(logs, slog.LevelDebug)
 	pools, closePools, err := server.OpenPools(t.Context(), cfg, logger, false)

@@ -202,26 +202,12 @@ func startTracedGateway(t testing.TB, env map[string]string, serve bool) *traced
 	if err != nil {
 		t.Fatal(err)
 	}
-	publicURL := "http://" + ln.Addr().String()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	vars := map[string]string{
-		"DATABASE_URL":       "postgres://unused.invalid/db",
-		"LISTEN_ADDR":        ln.Addr().String(),
-		"PUBLIC_URL":         publicURL,
-		"DEV_MODE":           "false",
-		"KEY_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(kek),
-		"EXPORT_DIR":         t.TempDir(),
-		"EXPORT_WORKERS":     "1",
-		"LOG_LEVEL":          "debug",
-	}
+	vars := map[string]string{"EXPORT_WORKERS": "1"}
 	for k, v := range env {
 		vars[k] = v
 	}
-	cfg, err := server.LoadConfig(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, ln.Addr().String(), vars)
+	publicURL := cfg.PublicURL
 	logs := &testLog{}
 	t.Cleanup(func() {
 		if t.Failed() {
