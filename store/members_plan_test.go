@@ -222,7 +222,7 @@ func TestMembersCount_ProviderNarrowingAlone(t *testing.T) {
 		var ids []string
 		// $1 = 'ALL': memberVisible holds for every member.
 		rows, err := db.QueryContext(ctx, strings.Replace(statements[0], "SELECT count(*)", "SELECT m.id::text", 1),
-			"ALL", fx.orgA, tc.sandbox, nil, readsToday.Format("2006-01-02"), 30, nil, nil, nil)
+			"ALL", fx.orgA, tc.sandbox, nil, readsToday.Format("2006-01-02"), 30)
 		if err != nil {
 			t.Fatal(err)
 		}
