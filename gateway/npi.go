@@ -29,3 +29,14 @@ func ValidNPI(npi string) bool {
 	}
 	return sum%10 == 0
 }
+
+// NPICheckDigit returns the check digit that makes first9 followed by it a
+// valid NPI (ValidNPI); first9 must be nine digits.
+func NPICheckDigit(first9 string) byte {
+	for d := byte('0'); d <= '9'; d++ {
+		if ValidNPI(first9 + string(d)) {
+			return d
+		}
+	}
+	panic("gateway.NPICheckDigit: " + first9 + " is not nine digits")
+}

@@ -277,7 +277,7 @@ func npi(r *rand.Rand, first byte) string {
 	for i := 1; i < 9; i++ {
 		b[i] = byte('0' + r.IntN(10))
 	}
-	b[9] = npiCheckDigit(string(b[:9]))
+	b[9] = gateway.NPICheckDigit(string(b[:9]))
 	return string(b)
 }
 
@@ -289,24 +289,6 @@ func uniqueNPI(r *rand.Rand, first byte, seen map[string]bool) string {
 			return n
 		}
 	}
-}
-
-// npiCheckDigit returns the Luhn check digit of "80840" + first9.
-func npiCheckDigit(first9 string) byte {
-	s := "80840" + first9
-	sum, double := 0, true
-	for i := len(s) - 1; i >= 0; i-- {
-		d := int(s[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return byte('0' + (10-sum%10)%10)
 }
 
 // splitmix is SplitMix64's finalizer: a bijective mix of x.

@@ -5,27 +5,6 @@ import (
 	"testing"
 )
 
-func TestRandomNPIIsValid(t *testing.T) {
-	for range 100 {
-		npi := randomNPI()
-		s := "80840" + npi
-		sum, double := 0, false
-		for i := len(s) - 1; i >= 0; i-- {
-			d := int(s[i] - '0')
-			if double {
-				if d *= 2; d > 9 {
-					d -= 9
-				}
-			}
-			sum += d
-			double = !double
-		}
-		if len(npi) != 10 || sum%10 != 0 {
-			t.Fatalf("%s is not a valid NPI", npi)
-		}
-	}
-}
-
 func TestParseGraphQLCountsDistinctMembers(t *testing.T) {
 	var h hit
 	parseGraphQL([]byte(`{"data":{"members":{"edges":[{"node":{"id":"a"}},{"node":{"id":"b"}},{"node":{"id":"a"}}]},

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	_ "github.com/lib/pq"
+
+	"example.com/gateway/gateway"
 )
 
 // The operator of DEV_MODE (DEV_OPERATORS' default).
@@ -333,23 +335,11 @@ func exportClient(a *api, run string, k int) (Client, error) {
 		OrgID: orgID, OrgName: name}, nil
 }
 
-// randomNPI returns a valid NPI: '2', eight random digits and the Luhn check
-// digit over "80840" and the first nine (45 CFR 162.406).
+// randomNPI returns a valid NPI: '2', eight random digits and the check
+// digit (45 CFR 162.406).
 func randomNPI() string {
 	first9 := "2" + randomDigits(8)
-	s := "80840" + first9
-	sum, double := 0, true
-	for i := len(s) - 1; i >= 0; i-- {
-		d := int(s[i] - '0')
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return first9 + string(rune('0'+(10-sum%10)%10))
+	return first9 + string(gateway.NPICheckDigit(first9))
 }
 
 func randomDigits(n int) string {
