@@ -306,7 +306,7 @@ func (i *TokenIssuer) token(r *http.Request) (*tokenResponse, error) {
 	// verified (flood protection). A client id over its budget is checked
 	// only once its credentials have failed: a correct credential always
 	// works, so nobody can lock a client out by failing in its name.
-	addr := remoteIP(r)
+	addr := RemoteIP(r)
 	now := i.now()
 	tooMany := func(wait time.Duration) error {
 		return &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable",
@@ -466,7 +466,10 @@ func unverifiedSubject(raw string) string {
 	return c.Sub
 }
 
-func remoteIP(r *http.Request) string {
+// RemoteIP is the request's peer address without its port: the source
+// address the failure throttle and the anonymous rate limit key on (behind
+// a proxy, the proxy's).
+func RemoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -129,7 +128,7 @@ func (s *Server) rateLimitWith(c *clientLimiter, next http.Handler) http.Handler
 			// Anonymous GraphQL reads nothing but introspection, yet parsing
 			// and validating a request within the limits still costs CPU:
 			// one bucket per source address.
-			key, limit = "addr:"+sourceAddr(r), "anonymous"
+			key, limit = "addr:"+auth.RemoteIP(r), "anonymous"
 		} else {
 			next.ServeHTTP(w, r) // FHIR discovery; the rest answers 401
 			return
@@ -169,12 +168,4 @@ func (s *Server) rateLimitWith(c *clientLimiter, next http.Handler) http.Handler
 // least 1 (0 would invite an immediate retry that fails again).
 func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
-}
-
-// sourceAddr is the request's peer address without its port.
-func sourceAddr(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
