@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -80,18 +81,34 @@ const (
 )
 
 func writeUnavailable(w http.ResponseWriter, r *http.Request) {
+	writeRetryLater(w, r, refusal{status: http.StatusServiceUnavailable, retryAfter: unavailableRetryAfter,
+		code: gateway.CodeInternal, issue: "transient", message: unavailableMessage})
+}
+
+// refusal is an answer given before the request reaches its API: a status
+// with Retry-After, the GraphQL error code and the FHIR issue code.
+type refusal struct {
+	status            int
+	retryAfter        string // delay-seconds
+	code, issue       string
+	message, fhirText string // fhirText: the diagnostics, when not message
+}
+
+// writeRetryLater writes f in the shape of the path's API: an
+// OperationOutcome under /fhir/, a GraphQL error response elsewhere.
+func writeRetryLater(w http.ResponseWriter, r *http.Request, f refusal) {
 	h := w.Header()
-	h.Set("Retry-After", unavailableRetryAfter)
+	h.Set("Retry-After", f.retryAfter)
 	h.Set("Cache-Control", "no-store")
 	if strings.HasPrefix(r.URL.Path, "/fhir/") {
 		h.Set("Content-Type", "application/fhir+json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		json.NewEncoder(w).Encode(fhir.NewOperationOutcome("error", "transient", unavailableMessage))
+		w.WriteHeader(f.status)
+		json.NewEncoder(w).Encode(fhir.NewOperationOutcome("error", f.issue, cmp.Or(f.fhirText, f.message)))
 		return
 	}
 	h.Set("Content-Type", mediaJSON)
-	w.WriteHeader(http.StatusServiceUnavailable)
+	w.WriteHeader(f.status)
 	json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-		"message": unavailableMessage, "extensions": map[string]any{"code": gateway.CodeInternal},
+		"message": f.message, "extensions": map[string]any{"code": f.code},
 	}}})
 }

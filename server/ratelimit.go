@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"io"
 	"math"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"example.com/gateway/auth"
-	"example.com/gateway/fhir"
 	"example.com/gateway/gateway"
 )
 
@@ -146,21 +144,10 @@ func (s *Server) rateLimitWith(c *clientLimiter, next http.Handler) http.Handler
 		if r.Body != nil {
 			io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10)) // let the connection be reused
 		}
-		h := w.Header()
-		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-		h.Set("Cache-Control", "no-store")
-		if graphQL {
-			h.Set("Content-Type", mediaJSON)
-			w.WriteHeader(http.StatusTooManyRequests)
-			json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-				"message": "rate limit exceeded", "extensions": map[string]any{"code": gateway.CodeRateLimited},
-			}}})
-			return
-		}
-		h.Set("Content-Type", "application/fhir+json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		json.NewEncoder(w).Encode(fhir.NewOperationOutcome("error", "throttled",
-			"rate limit exceeded: retry after "+strconv.Itoa(retryAfterSeconds(wait))+" s"))
+		seconds := strconv.Itoa(retryAfterSeconds(wait))
+		writeRetryLater(w, r, refusal{status: http.StatusTooManyRequests, retryAfter: seconds,
+			code: gateway.CodeRateLimited, issue: "throttled", message: "rate limit exceeded",
+			fhirText: "rate limit exceeded: retry after " + seconds + " s"})
 	})
 }
 
